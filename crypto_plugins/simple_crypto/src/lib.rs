@@ -1,0 +1,445 @@
+//! `simple_crypto`: software envelope encryption with AES-256-GCM.
+//!
+//! Key hierarchy: master KEK(s) from configuration → one random AES-256 KEK per project,
+//! wrapped under the active master KEK (AES-256-GCM, bound to project and KEK id) and persisted
+//! by the core → payloads encrypted under the project KEK (AES-256-GCM, fresh 96-bit nonce
+//! from `ring`'s system random source, associated data binding the ciphertext to its project
+//! and secret).
+//!
+//! Formats (version byte first, so they can evolve):
+//! * wrapped project KEK: `0x01 ‖ nonce(12) ‖ AES-GCM(master, kek(32), aad=kek binding)`
+//! * payload ciphertext: `0x01 ‖ nonce(12) ‖ AES-GCM(project KEK, payload, aad=secret binding)`
+//!
+//! Unwrapped project KEKs are cached (bounded LRU, sharded, key schedules zeroized on drop).
+
+mod config;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use lru::LruCache;
+use plugin_api::{
+    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec,
+    PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
+    SupportKind, WrappedKek,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+pub use config::{MasterKeyConfig, SimpleCryptoConfig, GENERATED_KEY_FILE, GENERATED_KEY_ID};
+
+const FORMAT_V1: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const KEK_LEN: usize = 32;
+const KEK_DOMAIN: &str = "coffer/simple_crypto/project-kek/v1";
+const SECRET_DOMAIN: &str = "coffer/simple_crypto/secret/v1";
+const CACHE_SHARDS: usize = 16;
+
+/// Symmetric algorithms and the bit lengths this plugin generates.
+const AES_BITS: [u32; 3] = [128, 192, 256];
+const HMAC_ALGORITHMS: [&str; 4] = ["hmacsha1", "hmacsha256", "hmacsha384", "hmacsha512"];
+const HMAC_BITS: [u32; 5] = [128, 192, 256, 384, 512];
+const RSA_BITS: [u32; 3] = [2048, 3072, 4096];
+
+plugin_api::register_plugin!(PluginDescriptor {
+    name: "simple_crypto",
+    version: env!("CARGO_PKG_VERSION"),
+    status: PluginStatus::Stable,
+    crate_name: env!("CARGO_PKG_NAME"),
+    summary: "software AES-256-GCM envelope encryption (master KEK from config/env/file)",
+    factory: Factory::Crypto(build),
+});
+
+fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError> {
+    let cfg: SimpleCryptoConfig = ctx.parse_config()?;
+    let plugin = SimpleCrypto::from_config(ctx, &cfg)?;
+    Ok(Arc::new(plugin))
+}
+
+struct CachedKek {
+    project_id: String,
+    wrapped: Vec<u8>,
+    cipher: Aes256Gcm,
+}
+
+/// The plugin. Cheap to share; every method may be called concurrently.
+pub struct SimpleCrypto {
+    master: HashMap<String, Aes256Gcm>,
+    active: String,
+    rng: SystemRandom,
+    cache: Vec<Mutex<LruCache<String, Arc<CachedKek>>>>,
+}
+
+impl SimpleCrypto {
+    /// Build from a parsed configuration section (loads or, in dev, generates master keys).
+    pub fn from_config(
+        ctx: &PluginContext<'_>,
+        cfg: &SimpleCryptoConfig,
+    ) -> Result<Self, PluginError> {
+        let loaded = cfg.load_keys(ctx)?;
+        if let Some(path) = &loaded.generated {
+            tracing::warn!(
+                store = ctx.instance,
+                key_file = %path.display(),
+                "!!! simple_crypto is using a GENERATED master KEK stored next to the data. \
+                 Anyone who can read the data directory can decrypt every secret. This is for \
+                 development only: configure crypto.simple_crypto.master_key(s) and set \
+                 profile = \"production\" for real use. !!!"
+            );
+        }
+        let keys = loaded
+            .keys
+            .iter()
+            .map(|k| (k.id.clone(), &*k.bytes))
+            .collect::<Vec<_>>();
+        Self::new(&keys, &loaded.active, cfg.kek_cache_size)
+    }
+
+    /// Build from explicit master keys (id, 32 bytes); `active` wraps new project KEKs.
+    pub fn new(
+        master_keys: &[(String, &[u8; 32])],
+        active: &str,
+        cache_size: usize,
+    ) -> Result<Self, PluginError> {
+        let mut master = HashMap::new();
+        for (id, bytes) in master_keys {
+            let cipher = Aes256Gcm::new_from_slice(bytes.as_slice())
+                .map_err(|_| PluginError::Config(format!("master key '{id}' has a bad length")))?;
+            master.insert(id.clone(), cipher);
+        }
+        if !master.contains_key(active) {
+            return Err(PluginError::Config(format!(
+                "active master key '{active}' is not configured"
+            )));
+        }
+        let per_shard = NonZeroUsize::new(cache_size.div_ceil(CACHE_SHARDS).max(1))
+            .unwrap_or(NonZeroUsize::MIN);
+        Ok(SimpleCrypto {
+            master,
+            active: active.to_owned(),
+            rng: SystemRandom::new(),
+            cache: (0..CACHE_SHARDS)
+                .map(|_| Mutex::new(LruCache::new(per_shard)))
+                .collect(),
+        })
+    }
+
+    /// The id of the master key that wraps new project KEKs.
+    pub fn active_master_key(&self) -> &str {
+        &self.active
+    }
+
+    fn random<const N: usize>(&self) -> Result<Zeroizing<[u8; N]>, PluginError> {
+        let mut out = Zeroizing::new([0u8; N]);
+        self.rng
+            .fill(out.as_mut())
+            .map_err(|_| PluginError::Internal("system random source failed".into()))?;
+        Ok(out)
+    }
+
+    /// `0x01 ‖ nonce ‖ ciphertext+tag` of `plaintext` under `cipher`.
+    fn seal(
+        &self,
+        cipher: &Aes256Gcm,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, PluginError> {
+        let nonce_bytes = self.random::<NONCE_LEN>()?;
+        let nonce = Nonce::from(*nonce_bytes);
+        // Reserve the whole output up front: the buffer holds plaintext until it is encrypted
+        // in place, and a reallocation would leave a plaintext copy behind in freed memory.
+        let mut buf = Zeroizing::new(Vec::with_capacity(
+            1 + NONCE_LEN + plaintext.len() + TAG_LEN,
+        ));
+        buf.extend_from_slice(plaintext);
+        cipher
+            .encrypt_in_place(&nonce, aad, &mut *buf)
+            .map_err(|_| PluginError::Internal("AES-GCM encryption failed".into()))?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(nonce_bytes.as_ref());
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    /// Inverse of `seal`; every failure is an integrity failure.
+    fn open(
+        &self,
+        cipher: &Aes256Gcm,
+        sealed: &[u8],
+        aad: &[u8],
+        what: &str,
+    ) -> Result<SecretBytes, PluginError> {
+        if sealed.len() < 1 + NONCE_LEN + TAG_LEN {
+            return Err(PluginError::Integrity(format!("{what} is truncated")));
+        }
+        if sealed[0] != FORMAT_V1 {
+            return Err(PluginError::Integrity(format!(
+                "{what} has unknown format version {}",
+                sealed[0]
+            )));
+        }
+        let nonce_bytes: [u8; NONCE_LEN] = sealed[1..1 + NONCE_LEN]
+            .try_into()
+            .map_err(|_| PluginError::Integrity(format!("{what} is truncated")))?;
+        let nonce = Nonce::from(nonce_bytes);
+        let mut buf = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
+        cipher
+            .decrypt_in_place(&nonce, aad, &mut *buf)
+            .map_err(|_| {
+                PluginError::Integrity(format!(
+                    "{what} failed authentication (tampered, or bound to another owner)"
+                ))
+            })?;
+        Ok(buf)
+    }
+
+    fn master_key(&self, id: &str, kek_id: &str) -> Result<&Aes256Gcm, PluginError> {
+        self.master.get(id).ok_or_else(|| {
+            let mut known: Vec<_> = self.master.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            PluginError::KeyUnavailable(format!(
+                "project KEK {kek_id} is wrapped by master key '{id}', which is not configured \
+                 (configured: {})",
+                known.join(", ")
+            ))
+        })
+    }
+
+    fn kek_aad(binding: KekBinding<'_>) -> Vec<u8> {
+        Binding {
+            project_id: binding.project_id,
+            secret_id: binding.kek_id,
+        }
+        .associated_data(KEK_DOMAIN)
+    }
+
+    fn wrap(&self, kek: &[u8], binding: KekBinding<'_>) -> Result<WrappedKek, PluginError> {
+        let master = self.master_key(&self.active, binding.kek_id)?;
+        Ok(WrappedKek {
+            wrapped: self.seal(master, kek, &Self::kek_aad(binding))?,
+            master_key_id: self.active.clone(),
+            plugin_meta: None,
+        })
+    }
+
+    fn unwrap_raw(&self, kek: &ProjectKek) -> Result<SecretBytes, PluginError> {
+        let master = self.master_key(&kek.wrapped.master_key_id, &kek.id)?;
+        let raw = self.open(
+            master,
+            &kek.wrapped.wrapped,
+            &Self::kek_aad(kek.binding()),
+            &format!("wrapped project KEK {}", kek.id),
+        )?;
+        if raw.len() != KEK_LEN {
+            return Err(PluginError::Integrity(format!(
+                "project KEK {} has a bad length",
+                kek.id
+            )));
+        }
+        Ok(raw)
+    }
+
+    fn shard(&self, kek_id: &str) -> &Mutex<LruCache<String, Arc<CachedKek>>> {
+        let mut h = DefaultHasher::new();
+        kek_id.hash(&mut h);
+        &self.cache[(h.finish() as usize) % self.cache.len()]
+    }
+
+    /// The project KEK's cipher, from the cache or unwrapped (once) and cached.
+    fn project_cipher(&self, kek: &ProjectKek) -> Result<Arc<CachedKek>, PluginError> {
+        let shard = self.shard(&kek.id);
+        if let Some(hit) = shard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&kek.id)
+        {
+            // Only a cached entry for exactly these stored bytes counts: a row changed in the
+            // database (tampered, moved, rewrapped) is unwrapped and verified again.
+            if hit.wrapped == kek.wrapped.wrapped && hit.project_id == kek.project_id {
+                return Ok(Arc::clone(hit));
+            }
+        }
+        let raw = self.unwrap_raw(kek)?;
+        let cipher = Aes256Gcm::new_from_slice(&raw)
+            .map_err(|_| PluginError::Integrity(format!("project KEK {} is unusable", kek.id)))?;
+        let entry = Arc::new(CachedKek {
+            project_id: kek.project_id.clone(),
+            wrapped: kek.wrapped.wrapped.clone(),
+            cipher,
+        });
+        shard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put(kek.id.clone(), Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    fn symmetric_supported(spec: &KeySpec) -> bool {
+        let (Some(alg), Some(bits)) = (spec.algorithm_lower(), spec.bit_length) else {
+            return false;
+        };
+        let mode = spec.mode.as_deref().map(str::to_ascii_lowercase);
+        match alg.as_str() {
+            // XTS keys are two AES keys.
+            "aes" if mode.as_deref() == Some("xts") => bits == 256 || bits == 512,
+            "aes" => AES_BITS.contains(&bits),
+            a if HMAC_ALGORITHMS.contains(&a) => HMAC_BITS.contains(&bits),
+            _ => false,
+        }
+    }
+
+    fn asymmetric_supported(spec: &KeySpec) -> bool {
+        spec.algorithm_lower().as_deref() == Some("rsa")
+            && spec.bit_length.is_some_and(|b| RSA_BITS.contains(&b))
+    }
+}
+
+/// `ring`'s system random source as a `rand_core` RNG, for RSA key generation.
+struct RingRng<'a>(&'a SystemRandom);
+
+impl rand_core::TryRng for RingRng<'_> {
+    type Error = RandomFailure;
+
+    fn try_next_u32(&mut self) -> Result<u32, RandomFailure> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, RandomFailure> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), RandomFailure> {
+        self.0.fill(dst).map_err(|_| RandomFailure)
+    }
+}
+
+impl rand_core::TryCryptoRng for RingRng<'_> {}
+
+#[derive(Debug)]
+struct RandomFailure;
+
+impl std::fmt::Display for RandomFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("system random source failed")
+    }
+}
+
+impl std::error::Error for RandomFailure {}
+
+impl CryptoPlugin for SimpleCrypto {
+    fn name(&self) -> &'static str {
+        "simple_crypto"
+    }
+
+    fn create_project_kek(&self, binding: KekBinding<'_>) -> Result<WrappedKek, PluginError> {
+        let kek = self.random::<KEK_LEN>()?;
+        self.wrap(kek.as_ref(), binding)
+    }
+
+    fn rewrap_project_kek(&self, kek: &ProjectKek) -> Result<Option<WrappedKek>, PluginError> {
+        let raw = self.unwrap_raw(kek)?;
+        if kek.wrapped.master_key_id == self.active {
+            return Ok(None);
+        }
+        self.wrap(&raw, kek.binding()).map(Some)
+    }
+
+    fn encrypt(
+        &self,
+        kek: &ProjectKek,
+        plaintext: &[u8],
+        binding: Binding<'_>,
+    ) -> Result<Encrypted, PluginError> {
+        let entry = self.project_cipher(kek)?;
+        let ciphertext = self.seal(
+            &entry.cipher,
+            plaintext,
+            &binding.associated_data(SECRET_DOMAIN),
+        )?;
+        Ok(Encrypted {
+            ciphertext,
+            extended_meta: None,
+        })
+    }
+
+    fn decrypt(
+        &self,
+        kek: &ProjectKek,
+        encrypted: &Encrypted,
+        binding: Binding<'_>,
+    ) -> Result<SecretBytes, PluginError> {
+        let entry = self.project_cipher(kek)?;
+        self.open(
+            &entry.cipher,
+            &encrypted.ciphertext,
+            &binding.associated_data(SECRET_DOMAIN),
+            &format!("ciphertext of secret {}", binding.secret_id),
+        )
+    }
+
+    fn generate_symmetric(&self, spec: &KeySpec) -> Result<SecretBytes, PluginError> {
+        if !Self::symmetric_supported(spec) {
+            return Err(PluginError::Unsupported(format!(
+                "simple_crypto cannot generate a symmetric key for {spec:?}"
+            )));
+        }
+        let len = spec.bit_length.unwrap_or(0) as usize / 8;
+        let mut key = Zeroizing::new(vec![0u8; len]);
+        self.rng
+            .fill(&mut key)
+            .map_err(|_| PluginError::Internal("system random source failed".into()))?;
+        Ok(key)
+    }
+
+    fn generate_asymmetric(&self, spec: &KeySpec) -> Result<GeneratedKeyPair, PluginError> {
+        use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+
+        if !Self::asymmetric_supported(spec) {
+            return Err(PluginError::Unsupported(format!(
+                "simple_crypto cannot generate a key pair for {spec:?}"
+            )));
+        }
+        let bits = spec.bit_length.unwrap_or(0) as usize;
+        let private = rsa::PrivateKey::new(&mut RingRng(&self.rng), bits)
+            .map_err(|e| PluginError::Internal(format!("RSA generation failed: {e}")))?;
+        let private_pem = match &spec.passphrase {
+            Some(pass) => private.to_pkcs8_encrypted_pem(pass.as_bytes(), LineEnding::LF),
+            None => private.to_pkcs8_pem(LineEnding::LF),
+        }
+        .map_err(|e| PluginError::Internal(format!("PKCS#8 encoding failed: {e}")))?;
+        let public_pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| PluginError::Internal(format!("SPKI encoding failed: {e}")))?;
+        Ok(GeneratedKeyPair {
+            private_key: Zeroizing::new(private_pem.as_bytes().to_vec()),
+            public_key: public_pem.into_bytes(),
+            passphrase: spec
+                .passphrase
+                .as_ref()
+                .map(|p| Zeroizing::new(p.as_bytes().to_vec())),
+        })
+    }
+
+    fn supports(&self, kind: SupportKind, spec: &KeySpec) -> bool {
+        match kind {
+            SupportKind::EncryptDecrypt => true,
+            SupportKind::SymmetricKeyGeneration => Self::symmetric_supported(spec),
+            SupportKind::AsymmetricKeyGeneration => Self::asymmetric_supported(spec),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
