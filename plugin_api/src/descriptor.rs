@@ -98,13 +98,21 @@ impl PluginContext<'_> {
 /// (for stores that encrypt through one), already built.
 pub type StoreFactoryInput = Option<Arc<dyn CryptoPlugin>>;
 
+/// Builds a store from its context and its crypto plugin.
+pub type StoreFactory =
+    fn(&PluginContext<'_>, StoreFactoryInput) -> Result<Arc<dyn SecretStore>, PluginError>;
+/// Builds a crypto plugin from its context.
+pub type CryptoFactory = fn(&PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError>;
+/// Builds an authentication plugin from its context.
+pub type AuthFactory = fn(&PluginContext<'_>) -> Result<Arc<dyn AuthPlugin>, PluginError>;
+
 /// The constructor of a plugin, by namespace.
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum Factory {
-    Store(fn(&PluginContext<'_>, StoreFactoryInput) -> Result<Arc<dyn SecretStore>, PluginError>),
-    Crypto(fn(&PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError>),
-    Auth(fn(&PluginContext<'_>) -> Result<Arc<dyn AuthPlugin>, PluginError>),
+    Store(StoreFactory),
+    Crypto(CryptoFactory),
+    Auth(AuthFactory),
 }
 
 impl Factory {

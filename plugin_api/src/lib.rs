@@ -31,7 +31,8 @@ pub mod testkit;
 pub use auth::{AuthContext, AuthError, AuthPlugin, HeaderLookup};
 pub use crypto::{CryptoPlugin, Encrypted, KekBinding, ProjectKek, WrappedKek};
 pub use descriptor::{
-    Factory, Namespace, PluginContext, PluginDescriptor, PluginStatus, Profile, StoreFactoryInput,
+    AuthFactory, CryptoFactory, Factory, Namespace, PluginContext, PluginDescriptor, PluginStatus,
+    Profile, StoreFactory, StoreFactoryInput,
 };
 pub use error::PluginError;
 pub use store::{

@@ -83,8 +83,11 @@ impl KekResolver for MemoryKeks {
 /// survives a restart.
 #[derive(Default)]
 pub struct MemoryStore {
-    items: Mutex<HashMap<String, (SecretType, Zeroizing<Vec<u8>>, String)>>,
+    items: Mutex<HashMap<String, MemoryItem>>,
 }
+
+/// What the memory store keeps per secret: type, payload, content type.
+type MemoryItem = (SecretType, Zeroizing<Vec<u8>>, String);
 
 fn build_memory_store(
     _ctx: &PluginContext<'_>,

@@ -1,0 +1,154 @@
+//! The request pipeline, in Barbican's order: request id → authentication (for `/v1`) →
+//! microversion negotiation (for `/` and `/v1`) → the handler. Responses get
+//! `x-openstack-request-id`, and past negotiation `openstack-api-version` and `vary`.
+
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage, ResponseError};
+use plugin_api::{AuthError, HeaderLookup};
+use tracing::Instrument;
+
+use super::context::{requested_microversion, ApiVersion, Caller, MicroversionError};
+use super::AppState;
+use crate::error::ApiError;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id");
+const API_VERSION: HeaderName = HeaderName::from_static("openstack-api-version");
+
+struct Headers<'a>(&'a header::HeaderMap);
+
+impl HeaderLookup for Headers<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn auth_error(state: &AppState, err: AuthError) -> ApiError {
+    match err {
+        AuthError::Unauthenticated(msg) => {
+            let mut e = ApiError::new(StatusCode::UNAUTHORIZED, msg);
+            if let Some(challenge) = state
+                .auth
+                .challenge()
+                .and_then(|c| HeaderValue::from_str(&c).ok())
+            {
+                e = e.with_header(header::WWW_AUTHENTICATE, challenge);
+            }
+            e
+        }
+        AuthError::Unavailable(msg) => ApiError::unavailable("Authentication", &msg),
+    }
+}
+
+fn microversion_error(err: MicroversionError, accept: Option<&str>) -> ApiError {
+    match err {
+        MicroversionError::Unacceptable(detail) => ApiError::plain(
+            StatusCode::NOT_ACCEPTABLE,
+            format!(
+                "406 Not Acceptable\n\nThe resource could not be generated that was acceptable to \
+                 your browser (content of type {}. \n\n Invalid microversion: {detail}",
+                accept.unwrap_or("${HTTP_ACCEPT}")
+            ),
+        ),
+        MicroversionError::Invalid(detail) => ApiError::plain(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "400 Bad Request\n\nThe server could not comply with the request since it is \
+                 either malformed or otherwise incorrect.\n\n Invalid microversion: {detail}"
+            ),
+        ),
+    }
+}
+
+/// Whether a path belongs to the versioned API (authentication required).
+fn is_api(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// The pipeline (wrap it with `actix_web::middleware::from_fn`).
+pub async fn pipeline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
+    async move {
+        let rid = HeaderValue::from_str(&request_id).ok();
+        let finish_error = |req: ServiceRequest, err: ApiError| {
+            let mut res = req
+                .into_response(err.error_response())
+                .map_into_right_body();
+            if let Some(rid) = rid.clone() {
+                res.headers_mut().insert(REQUEST_ID, rid);
+            }
+            tracing::debug!(status = res.status().as_u16(), "refused");
+            Ok(res)
+        };
+
+        let path = req.path().to_owned();
+        if is_api(&path) {
+            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+                return finish_error(
+                    req,
+                    ApiError::failure("Request", &"application state missing"),
+                );
+            };
+            match state.auth.authenticate(&Headers(req.headers())).await {
+                Ok(ctx) => {
+                    req.extensions_mut().insert(Caller(Arc::new(ctx)));
+                }
+                Err(e) => return finish_error(req, auth_error(&state, e)),
+            }
+        }
+
+        let versioned = path == "/" || is_api(&path);
+        let version = if versioned {
+            let header = req
+                .headers()
+                .get("openstack-api-version")
+                .and_then(|v| v.to_str().ok());
+            match requested_microversion(header) {
+                Ok(v) => {
+                    req.extensions_mut().insert(ApiVersion(v));
+                    Some(v)
+                }
+                Err(e) => {
+                    let accept = req
+                        .headers()
+                        .get(header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    return finish_error(req, microversion_error(e, accept.as_deref()));
+                }
+            }
+        } else {
+            None
+        };
+
+        // Handler and extractor errors arrive here as responses; only failures of the
+        // framework itself are `Err` (and get actix's own response).
+        let mut res = next.call(req).await?.map_into_left_body();
+        let headers = res.headers_mut();
+        if let Some(v) = version {
+            if let Ok(value) = HeaderValue::from_str(&format!("key-manager {v}")) {
+                headers.insert(API_VERSION, value);
+                headers.insert(
+                    header::VARY,
+                    HeaderValue::from_static("openstack-api-version"),
+                );
+            }
+        }
+        if let Some(rid) = rid {
+            headers.insert(REQUEST_ID, rid);
+        }
+        tracing::debug!(status = res.status().as_u16(), "done");
+        Ok(res)
+    }
+    .instrument(span)
+    .await
+}

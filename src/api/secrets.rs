@@ -1,0 +1,563 @@
+//! `/v1/secrets`: create, list, metadata, payload, two-step payload upload, delete.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use plugin_api::SecretBytes;
+
+use super::context::{ApiVersion, Caller};
+use super::json::json_response;
+use super::paging::{self, param, query_pairs};
+use super::validate::{self, lenient_base64, normalize_content_type};
+use super::views::{secret_ref, SecretList, SecretRefBody, SecretView};
+use super::{blocking, read_body, request_media_type, AppState};
+use crate::db::secrets::{DateOp, SecretQuery, SortKey};
+use crate::error::ApiError;
+use crate::policy::Action;
+use crate::service::secrets::{authorize, ops, Payload};
+use crate::timefmt;
+
+/// Create a secret, with its payload (one step) or metadata only (two step).
+#[utoipa::path(
+    post, path = "/v1/secrets", tag = "secrets",
+    params(("X-Project-Id" = String, Header, description = "The caller's project")),
+    request_body(content = crate::openapi::NewSecretDoc, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `Location` is the secret's ref", body = SecretRefBody),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
+        (status = 413, description = "Payload or body too large", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&caller.0, Action::SecretsCreate, None, ops::CREATE)?;
+    if request_media_type(&req) != "application/json" {
+        return Err(ApiError::unsupported_media_type(&["application/json"]));
+    }
+    let body = read_body(body, &req, state.max_request_bytes, ApiError::too_large).await?;
+    let new = validate::new_secret(&body, state.services.limits.max_payload_bytes)?;
+    let services = state.services.clone();
+    let row = blocking(ops::CREATE, move || services.create_secret(&caller.0, new)).await?;
+    let href = secret_ref(&state.href(&req), &row.id);
+    let mut res = json_response(
+        StatusCode::CREATED,
+        &SecretRefBody {
+            secret_ref: href.clone(),
+        },
+    );
+    if let Some(v) = super::header_value(&href) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+const SORT_KEYS: [(&str, SortKey); 9] = [
+    ("algorithm", SortKey::Algorithm),
+    ("bit_length", SortKey::BitLength),
+    ("created", SortKey::Created),
+    ("expiration", SortKey::Expiration),
+    ("mode", SortKey::Mode),
+    ("name", SortKey::Name),
+    ("secret_type", SortKey::SecretType),
+    ("status", SortKey::Status),
+    ("updated", SortKey::Updated),
+];
+
+fn bad_query() -> ApiError {
+    ApiError::bad_request("URI provided invalid query string parameters.")
+}
+
+/// `sort=key[:asc|desc],...`; each key once.
+fn parse_sort(text: &str) -> Result<Vec<(SortKey, bool)>, ApiError> {
+    let mut out: Vec<(SortKey, bool)> = Vec::new();
+    for part in text.split(',') {
+        let (key, dir) = match part.split_once(':') {
+            Some((k, d)) if !d.contains(':') => (k, d),
+            Some(_) => return Err(bad_query()),
+            None => (part, "asc"),
+        };
+        let key = SORT_KEYS
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, k)| *k)
+            .ok_or_else(bad_query)?;
+        let desc = match dir {
+            "asc" => false,
+            "desc" => true,
+            _ => return Err(bad_query()),
+        };
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(bad_query());
+        }
+        out.push((key, desc));
+    }
+    Ok(out)
+}
+
+/// `created=gt:T,lt:T` and friends, with Barbican's rules on combining them.
+fn parse_date_filter(text: &str) -> Result<Vec<(DateOp, chrono::NaiveDateTime)>, ApiError> {
+    let mut out: Vec<(DateOp, chrono::NaiveDateTime)> = Vec::new();
+    let has = |out: &[(DateOp, _)], ops: &[DateOp]| out.iter().any(|(o, _)| ops.contains(o));
+    for part in text.split(',') {
+        let (op, rest, conflicts): (DateOp, &str, &[DateOp]) =
+            if let Some(r) = part.strip_prefix("gt:") {
+                (DateOp::Gt, r, &[DateOp::Gt, DateOp::Gte])
+            } else if let Some(r) = part.strip_prefix("gte:") {
+                (DateOp::Gte, r, &[DateOp::Gt, DateOp::Gte, DateOp::Eq])
+            } else if let Some(r) = part.strip_prefix("lt:") {
+                (DateOp::Lt, r, &[DateOp::Lt, DateOp::Lte])
+            } else if let Some(r) = part.strip_prefix("lte:") {
+                (DateOp::Lte, r, &[DateOp::Lt, DateOp::Lte, DateOp::Eq])
+            } else {
+                (DateOp::Eq, part, &[DateOp::Eq, DateOp::Gte, DateOp::Lte])
+            };
+        if has(&out, conflicts) {
+            return Err(bad_query());
+        }
+        let t = timefmt::parse_isotime(rest).ok_or_else(bad_query)?;
+        out.push((op, t));
+    }
+    Ok(out)
+}
+
+fn non_empty(v: Option<&str>) -> Option<String> {
+    v.filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// List the project's secrets, with paging, filters and sorting.
+#[utoipa::path(
+    get, path = "/v1/secrets", tag = "secrets",
+    params(
+        ("X-Project-Id" = String, Header, description = "The caller's project"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 10, at most 100)"),
+        ("offset" = Option<i64>, Query, description = "Items to skip"),
+        ("name" = Option<String>, Query, description = "Exact name (case-insensitive)"),
+        ("alg" = Option<String>, Query, description = "Algorithm"),
+        ("mode" = Option<String>, Query, description = "Mode"),
+        ("bits" = Option<i64>, Query, description = "Bit length"),
+        ("secret_type" = Option<String>, Query, description = "Secret type"),
+        ("created" = Option<String>, Query, description = "Date filter, e.g. `gt:2026-01-01T00:00:00,lte:2026-02-01`"),
+        ("updated" = Option<String>, Query, description = "Date filter"),
+        ("expiration" = Option<String>, Query, description = "Date filter"),
+        ("sort" = Option<String>, Query, description = "e.g. `name:desc,created`"),
+    ),
+    responses(
+        (status = 200, description = "A page of secrets", body = SecretList),
+        (status = 400, description = "Invalid query", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&caller.0, Action::SecretsList, None, ops::LIST)?;
+    let pairs = query_pairs(req.query_string());
+    let limits = &state.services.limits;
+    let (offset, limit) = paging::clean_paging(
+        param(&pairs, "offset"),
+        param(&pairs, "limit"),
+        limits.default_limit_paging,
+        limits.max_limit_paging,
+    );
+    let mut query = SecretQuery {
+        project_id: caller.0.project_id.clone(),
+        // Barbican unquotes the (already decoded) name once more.
+        name: non_empty(param(&pairs, "name")).map(|n| paging::unquote_plus(&n)),
+        algorithm: non_empty(param(&pairs, "alg")),
+        mode: non_empty(param(&pairs, "mode")),
+        bit_length: param(&pairs, "bits")
+            .and_then(paging::py_int)
+            .filter(|b| *b > 0)
+            .and_then(|b| i32::try_from(b).ok()),
+        secret_type: non_empty(param(&pairs, "secret_type")),
+        offset,
+        limit,
+        ..SecretQuery::default()
+    };
+    for (name, slot) in [
+        ("created", &mut query.created),
+        ("updated", &mut query.updated),
+        ("expiration", &mut query.expiration),
+    ] {
+        if let Some(f) = param(&pairs, name).filter(|s| !s.is_empty()) {
+            *slot = parse_date_filter(f)?;
+        }
+    }
+    if let Some(sort) = param(&pairs, "sort").filter(|s| !s.is_empty()) {
+        query.sort = parse_sort(sort)?;
+    }
+    let services = state.services.clone();
+    let (rows, total) = blocking(ops::LIST, move || services.list_secrets(&query)).await?;
+    let href = state.href(&req);
+    let with_consumers = version.0.has_consumers();
+    let (previous, next) = if rows.is_empty() {
+        (None, None)
+    } else {
+        paging::nav_links(
+            &href,
+            "secrets",
+            offset,
+            limit,
+            total,
+            &paging::carried_query(&pairs),
+        )
+    };
+    let body = SecretList {
+        secrets: rows
+            .iter()
+            .map(|r| SecretView::new(r, &href, with_consumers))
+            .collect(),
+        previous,
+        next,
+        total,
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// Whether an `Accept` header asks for JSON metadata rather than the (legacy) payload.
+fn wants_json(accept: Option<&str>) -> bool {
+    match accept.map(str::trim) {
+        None | Some("") => true,
+        Some(a) => a == "application/json" || a == "*/*",
+    }
+}
+
+fn accept_header(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// How a payload is sent back for an `Accept` header: (response content type, is text).
+fn payload_rendering(accept: Option<&str>, stored: Option<&str>) -> Option<(&'static str, bool)> {
+    let wanted = match accept {
+        None => "application/octet-stream".to_owned(),
+        Some("*/*") => stored.unwrap_or("application/octet-stream").to_owned(),
+        Some(a) => normalize_content_type(a),
+    };
+    match wanted.as_str() {
+        "text/plain" => Some(("text/plain; charset=UTF-8", true)),
+        "application/octet-stream" => Some(("application/octet-stream", false)),
+        "application/pkcs8" => Some(("application/pkcs8", false)),
+        _ => None,
+    }
+}
+
+fn wrong_accept(operation: &str) -> ApiError {
+    ApiError::issue(
+        StatusCode::NOT_ACCEPTABLE,
+        operation,
+        "Wrong payload content-type",
+    )
+}
+
+/// Fetch, authorize and decrypt a payload, then render it for the `Accept` header.
+async fn payload_response(
+    state: &web::Data<AppState>,
+    caller: Caller,
+    secret_id: String,
+    accept: Option<String>,
+    operation: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let services = state.services.clone();
+    let (content_type, is_text, bytes): (&'static str, bool, SecretBytes) =
+        blocking(operation, move || {
+            let row = services.authorized_secret(
+                &caller.0,
+                &secret_id,
+                Action::SecretDecrypt,
+                operation,
+            )?;
+            if !row.has_payload() {
+                return Err(ApiError::not_found(
+                    "Not Found. Sorry but your secret has no payload.",
+                ));
+            }
+            let (ct, is_text) = payload_rendering(accept.as_deref(), row.content_type.as_deref())
+                .ok_or_else(|| wrong_accept(operation))?;
+            let bytes = services.payload(&row, operation)?;
+            Ok((ct, is_text, bytes))
+        })
+        .await?;
+    if is_text && std::str::from_utf8(&bytes).is_err() {
+        return Err(wrong_accept(operation));
+    }
+    let mut res = HttpResponse::Ok().body(bytes.to_vec());
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(res)
+}
+
+/// A secret's metadata; with an `Accept` other than JSON, its payload (legacy form).
+#[utoipa::path(
+    get, path = "/v1/secrets/{secret_id}", tag = "secrets",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID"),
+        ("X-Project-Id" = String, Header, description = "The caller's project"),
+        ("OpenStack-API-Version" = Option<String>, Header, description = "`key-manager 1.1` adds `consumers`"),
+    ),
+    responses(
+        (status = 200, description = "The secret's metadata", body = SecretView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown, deleted or expired secret", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let secret_id = path.into_inner();
+    let accept = accept_header(&req);
+    if !wants_json(accept.as_deref()) {
+        return payload_response(&state, caller, secret_id, accept, ops::GET).await;
+    }
+    let services = state.services.clone();
+    let row = blocking(ops::GET, move || {
+        services.authorized_secret(&caller.0, &secret_id, Action::SecretRead, ops::GET)
+    })
+    .await?;
+    let view = SecretView::new(&row, &state.href(&req), version.0.has_consumers());
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// A secret's payload, as the `Accept` header asks (`text/plain` or
+/// `application/octet-stream`; octet-stream without `Accept`).
+#[utoipa::path(
+    get, path = "/v1/secrets/{secret_id}/payload", tag = "secrets",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID"),
+        ("X-Project-Id" = String, Header, description = "The caller's project"),
+        ("Accept" = Option<String>, Header, description = "`text/plain`, `application/octet-stream` or `*/*`"),
+    ),
+    responses(
+        (status = 200, description = "The payload bytes", content(
+            (Vec<u8> = "application/octet-stream"),
+            (String = "text/plain"),
+        )),
+        (status = 404, description = "Unknown secret, or a secret without payload", body = crate::error::ErrorBody),
+        (status = 406, description = "The payload cannot be given as asked", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn payload(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    payload_response(
+        &state,
+        caller,
+        path.into_inner(),
+        accept_header(&req),
+        ops::PAYLOAD,
+    )
+    .await
+}
+
+/// Turn a PUT body into a payload by its content type and encoding.
+fn put_body(req: &HttpRequest, media_type: &str, body: &[u8]) -> Result<Payload, ApiError> {
+    let bad = |reason: &str| ApiError::issue(StatusCode::BAD_REQUEST, ops::UPDATE, reason);
+    if media_type == "text/plain" {
+        return Ok(Payload {
+            bytes: zeroize::Zeroizing::new(body.to_vec()),
+            content_type: "text/plain".to_owned(),
+        });
+    }
+    let encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_ascii_lowercase());
+    let bytes = match encoding.as_deref() {
+        None | Some("") => zeroize::Zeroizing::new(body.to_vec()),
+        Some("base64") => std::str::from_utf8(body)
+            .ok()
+            .and_then(lenient_base64)
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| bad("Problem decoding payload"))?,
+        Some(_) => {
+            return Err(bad(
+                "Text-based binary secret payloads must specify a content-encoding of 'base64'",
+            ))
+        }
+    };
+    Ok(Payload {
+        bytes,
+        content_type: media_type.to_owned(),
+    })
+}
+
+/// Add the payload of a metadata-only secret (second step of a two-step creation). The body
+/// is the raw payload; `Content-Type` is `text/plain` or `application/octet-stream` (with
+/// `Content-Encoding: base64` for base64 text).
+#[utoipa::path(
+    put, path = "/v1/secrets/{secret_id}", tag = "secrets",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID"),
+        ("X-Project-Id" = String, Header, description = "The caller's project"),
+    ),
+    request_body(description = "The raw payload", content(
+        (String = "text/plain"),
+        (Vec<u8> = "application/octet-stream"),
+    )),
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 409, description = "The secret already has a payload", body = crate::error::ErrorBody),
+        (status = 413, description = "Payload too large", body = crate::error::ErrorBody),
+        (status = 415, description = "Unsupported content type", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn put_payload(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let secret_id = path.into_inner();
+    let services = state.services.clone();
+    let row = blocking(ops::UPDATE, move || {
+        services.authorized_secret(&caller.0, &secret_id, Action::SecretPut, ops::UPDATE)
+    })
+    .await?;
+    let media_type = request_media_type(&req);
+    if !matches!(
+        media_type.as_str(),
+        "application/octet-stream" | "text/plain"
+    ) {
+        return Err(ApiError::unsupported_media_type(&[
+            "application/octet-stream",
+            "text/plain",
+        ]));
+    }
+    let max = state.services.limits.max_payload_bytes;
+    let too_large: fn() -> ApiError = || {
+        ApiError::issue(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ops::UPDATE,
+            "Provided information too large to process",
+        )
+    };
+    let body = read_body(body, &req, max, too_large).await?;
+    if body.is_empty() {
+        return Err(ApiError::issue(
+            StatusCode::BAD_REQUEST,
+            ops::UPDATE,
+            "No data supplied to process",
+        ));
+    }
+    if row.has_payload() {
+        return Err(ApiError::conflict(
+            "Secret already has data, cannot modify it.",
+        ));
+    }
+    let payload = put_body(&req, &media_type, &body)?;
+    let services = state.services.clone();
+    blocking(ops::UPDATE, move || services.put_payload(&row, payload)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Delete a secret and its payload.
+#[utoipa::path(
+    delete, path = "/v1/secrets/{secret_id}", tag = "secrets",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID"),
+        ("X-Project-Id" = String, Header, description = "The caller's project"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let secret_id = path.into_inner();
+    let services = state.services.clone();
+    blocking(ops::DELETE, move || {
+        let row =
+            services.authorized_secret(&caller.0, &secret_id, Action::SecretDelete, ops::DELETE)?;
+        services.delete_secret(&row)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_validation() {
+        assert_eq!(
+            parse_sort("name:desc,created").unwrap(),
+            vec![(SortKey::Name, true), (SortKey::Created, false)]
+        );
+        for bad in ["bogus", "name:up", "name:desc:x", "name,name:desc", ""] {
+            assert!(parse_sort(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn date_filter_validation() {
+        assert_eq!(
+            parse_date_filter("gt:2026-01-01T00:00:00,lt:2026-02-01")
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(parse_date_filter("2026-01-01").unwrap()[0].0, DateOp::Eq);
+        for bad in [
+            "gt:2026-01-01,gte:2026-01-02",
+            "lte:2026-01-01,2026-01-01",
+            "2026-01-01,gte:2026-01-01",
+            "gt:x",
+            "lt:2026-01-01,lt:2026-01-02",
+        ] {
+            assert!(parse_date_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn accept_rendering() {
+        assert!(
+            wants_json(None) && wants_json(Some("*/*")) && wants_json(Some("application/json"))
+        );
+        assert!(
+            !wants_json(Some("text/plain")) && !wants_json(Some("application/json, text/plain"))
+        );
+        assert_eq!(
+            payload_rendering(None, Some("text/plain")),
+            Some(("application/octet-stream", false))
+        );
+        assert_eq!(
+            payload_rendering(Some("*/*"), Some("text/plain")),
+            Some(("text/plain; charset=UTF-8", true))
+        );
+        assert_eq!(
+            payload_rendering(Some("text/plain;charset=utf-8"), None),
+            Some(("text/plain; charset=UTF-8", true))
+        );
+        assert_eq!(payload_rendering(Some("application/json"), None), None);
+        assert_eq!(
+            payload_rendering(Some("application/pkcs8"), None),
+            Some(("application/pkcs8", false))
+        );
+    }
+}

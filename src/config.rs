@@ -1,0 +1,328 @@
+//! Configuration: built-in defaults < `coffer.toml` (or `--config FILE`) < environment
+//! variables `COFFER__SECTION__KEY` (double underscore between levels).
+//!
+//! Sections: `profile`, `[server]`, `[database]`, `[secrets]`, `[plugins]`, `[auth]`,
+//! `[logging]`, `[stores.NAME]` and `[crypto.PLUGIN]`. See README.md for the reference.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `dev` (default) or `production`: production refuses generated keys and other shortcuts.
+    pub profile: ProfileSetting,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub secrets: SecretsSettings,
+    pub plugins: PluginSettings,
+    pub auth: AuthSettings,
+    pub logging: LoggingSettings,
+    /// Named secret stores. Empty means one store, `software` = store_crypto + simple_crypto.
+    #[serde(default)]
+    pub stores: BTreeMap<String, StoreSettings>,
+    /// Crypto plugin sections by plugin name (`[crypto.simple_crypto]`).
+    #[serde(default)]
+    pub crypto: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileSetting {
+    Dev,
+    Production,
+}
+
+impl From<ProfileSetting> for plugin_api::Profile {
+    fn from(p: ProfileSetting) -> Self {
+        match p {
+            ProfileSetting::Dev => plugin_api::Profile::Dev,
+            ProfileSetting::Production => plugin_api::Profile::Production,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on (`127.0.0.1:9311`).
+    pub bind: String,
+    /// Prefix of every `*_ref` and `Location` (`http://host:port`). Default: from the bound
+    /// address, or from the request's Host header when bound to a wildcard address.
+    pub host_href: Option<String>,
+    /// Where the default SQLite database and generated dev keys live.
+    pub data_dir: PathBuf,
+    /// HTTP worker threads; default: one per core.
+    pub workers: Option<usize>,
+    /// Largest request body accepted (Barbican's `max_allowed_request_size_in_bytes`).
+    pub max_request_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (relative) or `sqlite:///abs/path.db`.
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// Apply pending migrations when `coffer serve` starts.
+    pub auto_migrate: bool,
+    /// How long a request waits for a connection or a lock before failing with 503.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// Largest secret payload (Barbican's `max_allowed_secret_in_bytes`).
+    pub max_payload_bytes: usize,
+    /// Page size when `limit` is absent or invalid.
+    pub default_limit_paging: i64,
+    /// Largest page size.
+    pub max_limit_paging: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    pub allow_experimental: bool,
+    pub allow_out_of_tree: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The authentication plugin (`trusted_headers`).
+    pub mode: String,
+    /// Trusted headers give the caller whatever identity it claims; on a non-loopback bind
+    /// address this must be set explicitly.
+    pub trust_headers_on_public_bind: bool,
+    /// Settings of authentication plugins, by plugin name (`[auth.keystone]`).
+    #[serde(flatten)]
+    pub plugin_settings: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSettings {
+    /// A tracing filter (`info`, `coffer=debug,actix_web=info`); `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+/// `[stores.NAME]`: a secret-store plugin, optionally with a crypto plugin.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub store_plugin: String,
+    #[serde(default)]
+    pub crypto_plugin: Option<String>,
+    #[serde(default)]
+    pub global_default: bool,
+    /// The store plugin's settings.
+    #[serde(default)]
+    pub store: Option<serde_json::Value>,
+    /// The crypto plugin's settings; default: `[crypto.<crypto_plugin>]`.
+    #[serde(default)]
+    pub crypto: Option<serde_json::Value>,
+}
+
+const DEFAULTS: &str = r#"
+profile = "dev"
+
+[server]
+bind = "127.0.0.1:9311"
+data_dir = "coffer-data"
+max_request_bytes = 25000
+
+[database]
+url = "sqlite://coffer-data/coffer.db"
+pool_size = 8
+auto_migrate = true
+timeout_ms = 5000
+
+[secrets]
+max_payload_bytes = 20000
+default_limit_paging = 10
+max_limit_paging = 100
+
+[plugins]
+allow_experimental = false
+allow_out_of_tree = false
+
+[auth]
+mode = "trusted_headers"
+trust_headers_on_public_bind = false
+
+[logging]
+level = "info"
+format = "text"
+"#;
+
+/// The name of the store used when `[stores]` is empty.
+pub const DEFAULT_STORE: &str = "software";
+
+impl Settings {
+    /// Load the configuration. `file`: an explicit file (must exist); otherwise `coffer.toml`
+    /// in the working directory, if present.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("configuration file {} does not exist", path.display());
+                }
+                builder = builder.add_source(config::File::from(path).required(true));
+            }
+            None => {
+                builder = builder.add_source(config::File::with_name("coffer.toml").required(false))
+            }
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("COFFER")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .map_err(|e| anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Defaults only (for tests and tools).
+    pub fn defaults() -> Settings {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .unwrap_or_else(|e| panic!("built-in defaults do not parse: {e}"));
+        settings
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.bind_addr()?;
+        if let Some(href) = &self.server.host_href {
+            if !(href.starts_with("http://") || href.starts_with("https://")) {
+                bail!("server.host_href must start with http:// or https:// (got {href:?})");
+            }
+        }
+        if self.database.pool_size == 0 {
+            bail!("database.pool_size must be at least 1");
+        }
+        if self.secrets.default_limit_paging < 1 || self.secrets.max_limit_paging < 1 {
+            bail!("secrets.default_limit_paging and secrets.max_limit_paging must be at least 1");
+        }
+        if !matches!(self.logging.format.as_str(), "text" | "json") {
+            bail!("logging.format must be \"text\" or \"json\"");
+        }
+        Ok(())
+    }
+
+    /// The parsed `server.bind`.
+    pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server
+            .bind
+            .parse()
+            .with_context(|| format!("server.bind {:?} is not an address:port", self.server.bind))
+    }
+
+    /// The configured stores, or the default single store when none is configured.
+    pub fn effective_stores(&self) -> BTreeMap<String, StoreSettings> {
+        if !self.stores.is_empty() {
+            return self.stores.clone();
+        }
+        BTreeMap::from([(
+            DEFAULT_STORE.to_owned(),
+            StoreSettings {
+                store_plugin: "store_crypto".into(),
+                crypto_plugin: Some("simple_crypto".into()),
+                global_default: true,
+                store: None,
+                crypto: None,
+            },
+        )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let s = Settings::defaults();
+        assert_eq!(s.server.bind, "127.0.0.1:9311");
+        assert_eq!(s.database.url, "sqlite://coffer-data/coffer.db");
+        assert_eq!(s.secrets.max_payload_bytes, 20000);
+        assert_eq!(s.server.max_request_bytes, 25000);
+        assert_eq!(s.profile, ProfileSetting::Dev);
+        assert!(!s.plugins.allow_experimental && !s.plugins.allow_out_of_tree);
+        let stores = s.effective_stores();
+        assert_eq!(stores.len(), 1);
+        assert!(stores[DEFAULT_STORE].global_default);
+    }
+
+    #[test]
+    fn file_and_environment_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            r#"
+profile = "production"
+[server]
+bind = "127.0.0.1:1234"
+[stores.a]
+store_plugin = "store_crypto"
+crypto_plugin = "simple_crypto"
+global_default = true
+[crypto.simple_crypto]
+master_key = "x"
+"#,
+        )
+        .unwrap();
+        // Environment variables are process-wide: use a key no other test reads.
+        std::env::set_var("COFFER__SECRETS__MAX_LIMIT_PAGING", "7");
+        let s = Settings::load(Some(&path)).unwrap();
+        std::env::remove_var("COFFER__SECRETS__MAX_LIMIT_PAGING");
+        assert_eq!(s.profile, ProfileSetting::Production);
+        assert_eq!(s.server.bind, "127.0.0.1:1234");
+        assert_eq!(s.secrets.max_limit_paging, 7);
+        assert_eq!(s.secrets.default_limit_paging, 10);
+        assert_eq!(
+            s.stores["a"].crypto_plugin.as_deref(),
+            Some("simple_crypto")
+        );
+        assert_eq!(s.crypto["simple_crypto"]["master_key"], "x");
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, want) in [
+            ("[server]\nbind = \"nonsense\"", "server.bind"),
+            ("[server]\nhost_href = \"ftp://x\"", "host_href"),
+            ("[server]\nbogus = 1", "bogus"),
+            ("[database]\npool_size = 0", "pool_size"),
+            ("profile = \"staging\"", "staging"),
+            ("[logging]\nformat = \"xml\"", "logging.format"),
+        ] {
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, text).unwrap();
+            let err = Settings::load(Some(&path)).unwrap_err();
+            assert!(format!("{err:#}").contains(want), "{text}: {err:#}");
+        }
+        let err = Settings::load(Some(&dir.path().join("missing.toml"))).unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+    }
+}

@@ -1,0 +1,244 @@
+//! Queries on `secrets`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use plugin_api::StoreMetadata;
+
+use super::schema::secrets;
+use super::{Conn, DbError};
+
+diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
+
+/// A secret row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = secrets)]
+pub struct SecretRow {
+    pub id: String,
+    pub project_id: String,
+    pub creator_id: Option<String>,
+    pub name: Option<String>,
+    pub secret_type: String,
+    pub algorithm: Option<String>,
+    pub bit_length: Option<i32>,
+    pub mode: Option<String>,
+    pub expiration: Option<NaiveDateTime>,
+    pub status: String,
+    pub content_type: Option<String>,
+    pub store_name: Option<String>,
+    pub store_metadata: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl SecretRow {
+    /// Whether the secret has a payload (metadata-only secrets have none).
+    pub fn has_payload(&self) -> bool {
+        self.store_metadata.is_some()
+    }
+
+    /// The store metadata, decoded.
+    pub fn metadata(&self) -> Result<StoreMetadata, DbError> {
+        match &self.store_metadata {
+            None => Ok(StoreMetadata::new()),
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                DbError::Corrupt(format!("store metadata of secret {}: {e}", self.id))
+            }),
+        }
+    }
+}
+
+/// Encode store metadata for the `store_metadata` column.
+pub fn encode_metadata(meta: &StoreMetadata) -> String {
+    serde_json::to_string(meta).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Insert a new secret.
+pub fn insert(conn: &mut Conn, row: &SecretRow) -> Result<(), DbError> {
+    diesel::insert_into(secrets::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The live (not expired) secret with this id, whatever its project.
+pub fn get_live(
+    conn: &mut Conn,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<SecretRow>, DbError> {
+    Ok(secrets::table
+        .filter(secrets::id.eq(id))
+        .filter(
+            secrets::expiration
+                .is_null()
+                .or(secrets::expiration.gt(now)),
+        )
+        .select(SecretRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Give a metadata-only secret its payload. `false` when it already has one (nothing changed).
+pub fn set_payload(
+    conn: &mut Conn,
+    id: &str,
+    content_type: &str,
+    store_name: &str,
+    metadata: &StoreMetadata,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        secrets::table
+            .filter(secrets::id.eq(id))
+            .filter(secrets::store_metadata.is_null()),
+    )
+    .set((
+        secrets::content_type.eq(content_type),
+        secrets::store_name.eq(store_name),
+        secrets::store_metadata.eq(encode_metadata(metadata)),
+        secrets::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Delete a secret row. `false` when it was already gone.
+pub fn delete(conn: &mut Conn, id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(secrets::table.filter(secrets::id.eq(id))).execute(conn)? == 1)
+}
+
+/// A comparison in a date filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOp {
+    Eq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+/// A sortable column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Algorithm,
+    BitLength,
+    Created,
+    Expiration,
+    Mode,
+    Name,
+    SecretType,
+    Status,
+    Updated,
+}
+
+/// What `GET /v1/secrets` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SecretQuery {
+    pub project_id: String,
+    /// Case-insensitive exact matches.
+    pub name: Option<String>,
+    pub algorithm: Option<String>,
+    pub mode: Option<String>,
+    pub bit_length: Option<i32>,
+    pub secret_type: Option<String>,
+    pub created: Vec<(DateOp, NaiveDateTime)>,
+    pub updated: Vec<(DateOp, NaiveDateTime)>,
+    pub expiration: Vec<(DateOp, NaiveDateTime)>,
+    /// `(key, descending)`; empty means by creation time.
+    pub sort: Vec<(SortKey, bool)>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+type Boxed<'a> = secrets::BoxedQuery<'a, diesel::sqlite::Sqlite>;
+
+macro_rules! date_filters {
+    ($q:expr, $col:expr, $filters:expr) => {{
+        let mut q = $q;
+        for (op, t) in $filters.iter().copied() {
+            q = match op {
+                DateOp::Eq => q.filter($col.eq(t)),
+                DateOp::Gt => q.filter($col.gt(t)),
+                DateOp::Gte => q.filter($col.ge(t)),
+                DateOp::Lt => q.filter($col.lt(t)),
+                DateOp::Lte => q.filter($col.le(t)),
+            };
+        }
+        q
+    }};
+}
+
+fn filtered<'a>(query: &'a SecretQuery, now: NaiveDateTime) -> Boxed<'a> {
+    let mut q = secrets::table
+        .filter(secrets::project_id.eq(&query.project_id))
+        .filter(
+            secrets::expiration
+                .is_null()
+                .or(secrets::expiration.gt(now)),
+        )
+        .into_boxed();
+    if let Some(name) = &query.name {
+        q = q.filter(lower(secrets::name).eq(lower(Some(name.as_str()))));
+    }
+    if let Some(alg) = &query.algorithm {
+        q = q.filter(lower(secrets::algorithm).eq(lower(Some(alg.as_str()))));
+    }
+    if let Some(mode) = &query.mode {
+        q = q.filter(lower(secrets::mode).eq(lower(Some(mode.as_str()))));
+    }
+    if let Some(bits) = query.bit_length {
+        q = q.filter(secrets::bit_length.eq(bits));
+    }
+    if let Some(t) = &query.secret_type {
+        q = q.filter(secrets::secret_type.eq(t));
+    }
+    q = date_filters!(q, secrets::created_at, query.created);
+    q = date_filters!(q, secrets::updated_at, query.updated);
+    q = date_filters!(q, secrets::expiration, query.expiration);
+    q
+}
+
+macro_rules! order {
+    ($q:expr, $col:expr, $desc:expr) => {
+        if $desc {
+            $q.then_order_by($col.desc())
+        } else {
+            $q.then_order_by($col.asc())
+        }
+    };
+}
+
+/// One page of a project's live secrets, and how many match in all.
+pub fn list(
+    conn: &mut Conn,
+    query: &SecretQuery,
+    now: NaiveDateTime,
+) -> Result<(Vec<SecretRow>, i64), DbError> {
+    let total: i64 = filtered(query, now).count().get_result(conn)?;
+    if query.offset >= total {
+        return Ok((Vec::new(), total));
+    }
+    let mut q = filtered(query, now);
+    for (key, desc) in query.sort.iter().copied() {
+        q = match key {
+            SortKey::Algorithm => order!(q, secrets::algorithm, desc),
+            SortKey::BitLength => order!(q, secrets::bit_length, desc),
+            SortKey::Created => order!(q, secrets::created_at, desc),
+            SortKey::Expiration => order!(q, secrets::expiration, desc),
+            SortKey::Mode => order!(q, secrets::mode, desc),
+            SortKey::Name => order!(q, secrets::name, desc),
+            SortKey::SecretType => order!(q, secrets::secret_type, desc),
+            SortKey::Status => order!(q, secrets::status, desc),
+            SortKey::Updated => order!(q, secrets::updated_at, desc),
+        };
+    }
+    let rows = q
+        .then_order_by(secrets::created_at.asc())
+        .then_order_by(secrets::id.asc())
+        .offset(query.offset)
+        .limit(query.limit)
+        .select(SecretRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}

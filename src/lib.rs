@@ -1,0 +1,23 @@
+//! Coffer: a secret-management service speaking the OpenStack Key Manager (Barbican) v1 API.
+//!
+//! See ARCHITECTURE.md for the map. In short: [`api`] (HTTP) → [`service`] (what each request
+//! does, blocking) → [`db`] (SQLite through diesel) and the plugins ([`plugins`] loads them from
+//! the link-time registry in `plugin_api`).
+
+pub mod api;
+pub mod auth;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod openapi;
+pub mod plugins;
+pub mod policy;
+pub mod server;
+pub mod service;
+pub mod timefmt;
+
+// The in-tree plugins register themselves with the registry; naming them links them in.
+extern crate simple_crypto;
+extern crate store_crypto;

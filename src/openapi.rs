@@ -1,0 +1,106 @@
+//! The OpenAPI document, generated from the handlers' annotations. `coffer openapi` prints it;
+//! `openapi/coffer.json` is the checked-in copy (a test fails when they differ); the server
+//! serves it at `/openapi.json` with a browsable UI at `/docs/index.html`.
+
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::{secrets, versions, views};
+use crate::error::ErrorBody;
+
+/// The body of `POST /v1/secrets` (unknown fields are ignored, as Barbican does).
+#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
+pub struct NewSecretDoc {
+    /// At most 255 characters.
+    name: Option<String>,
+    /// `symmetric`, `public`, `private`, `passphrase`, `certificate` or `opaque` (default).
+    secret_type: Option<String>,
+    algorithm: Option<String>,
+    /// 1 to 32767.
+    bit_length: Option<i32>,
+    mode: Option<String>,
+    /// ISO-8601, in the future.
+    expiration: Option<String>,
+    /// The payload: text, or base64 for binary content types. Absent for a metadata-only
+    /// secret (its payload then comes with `PUT /v1/secrets/{id}`).
+    payload: Option<String>,
+    /// `text/plain` (optionally `; charset=utf-8`), `application/octet-stream` or
+    /// `application/pkcs8`; required with `payload`.
+    payload_content_type: Option<String>,
+    /// `base64`; required for binary content types.
+    payload_content_encoding: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Coffer",
+        description = "A secret-management service speaking the OpenStack Key Manager (Barbican) v1 API.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(
+        versions::root,
+        versions::v1,
+        secrets::create,
+        secrets::list,
+        secrets::get,
+        secrets::payload,
+        secrets::put_payload,
+        secrets::delete,
+    ),
+    components(schemas(
+        ErrorBody,
+        NewSecretDoc,
+        views::SecretView,
+        views::SecretList,
+        views::SecretRefBody,
+        views::ContentTypes,
+        views::SecretConsumerRef,
+        versions::VersionDoc,
+        versions::VersionInfo,
+        versions::Link,
+        versions::MediaType,
+    )),
+    tags(
+        (name = "versions", description = "Version discovery"),
+        (name = "secrets", description = "Secrets and their payloads"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as pretty JSON with a trailing newline (the checked-in form).
+pub fn json_text() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// The browsable documentation (serves `/openapi.json` too).
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checked_in_document_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/coffer.json");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        let generated = super::json_text();
+        if on_disk != generated {
+            if std::env::var_os("COFFER_UPDATE_OPENAPI").is_some() {
+                std::fs::write(path, &generated).expect("write openapi/coffer.json");
+                return;
+            }
+            panic!(
+                "openapi/coffer.json is out of date; regenerate it with \
+                 `cargo run -q -- openapi > openapi/coffer.json` (or run this test with \
+                 COFFER_UPDATE_OPENAPI=1)"
+            );
+        }
+    }
+}

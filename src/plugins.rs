@@ -1,0 +1,285 @@
+//! Loading plugins named by the configuration: registry lookup, the status policy, and
+//! construction of each configured store (store plugin + optional crypto plugin).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use plugin_api::registry::{self, RegistryError};
+use plugin_api::{
+    AuthPlugin, CryptoPlugin, Factory, Namespace, PluginContext, PluginDescriptor, PluginStatus,
+    SecretStore,
+};
+
+use crate::config::{PluginSettings, Settings, StoreSettings};
+
+/// A configured store, built.
+pub struct LoadedStore {
+    pub name: String,
+    pub store: Arc<dyn SecretStore>,
+    pub store_plugin: &'static PluginDescriptor,
+    pub crypto: Option<Arc<dyn CryptoPlugin>>,
+    pub crypto_plugin: Option<&'static PluginDescriptor>,
+    pub global_default: bool,
+}
+
+/// Every plugin the configuration uses, built.
+pub struct Plugins {
+    pub stores: BTreeMap<String, Arc<LoadedStore>>,
+    pub default_store: String,
+    pub auth: Arc<dyn AuthPlugin>,
+    pub auth_plugin: &'static PluginDescriptor,
+}
+
+impl Plugins {
+    /// The store a new secret of this project goes to.
+    pub fn store_for_new_secret(&self) -> Option<&Arc<LoadedStore>> {
+        self.stores.get(&self.default_store)
+    }
+}
+
+/// Why a plugin may not load under the current settings, if it may not.
+pub fn status_refusal(d: &PluginDescriptor, policy: &PluginSettings) -> Option<String> {
+    let (allowed, setting) = match d.status {
+        PluginStatus::Stable => return None,
+        PluginStatus::Experimental => (policy.allow_experimental, "plugins.allow_experimental"),
+        PluginStatus::OutOfTree => (policy.allow_out_of_tree, "plugins.allow_out_of_tree"),
+    };
+    if allowed {
+        None
+    } else {
+        Some(format!(
+            "{} plugin '{}' is {}; set {setting} = true to load it",
+            d.namespace(),
+            d.name,
+            d.status
+        ))
+    }
+}
+
+/// Find a plugin by namespace and name and apply the status policy.
+pub fn resolve(
+    namespace: Namespace,
+    name: &str,
+    policy: &PluginSettings,
+) -> anyhow::Result<&'static PluginDescriptor> {
+    let d = registry::find(namespace, name).map_err(|e: RegistryError| anyhow!(e))?;
+    if let Some(why) = status_refusal(d, policy) {
+        bail!(why);
+    }
+    Ok(d)
+}
+
+/// Every `(namespace, name)` the configuration names.
+pub fn configured(settings: &Settings) -> Vec<(Namespace, String)> {
+    let mut out = vec![(Namespace::Auth, settings.auth.mode.clone())];
+    for s in settings.effective_stores().values() {
+        out.push((Namespace::Store, s.store_plugin.clone()));
+        if let Some(c) = &s.crypto_plugin {
+            out.push((Namespace::Crypto, c.clone()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn check_defaults(stores: &BTreeMap<String, StoreSettings>) -> anyhow::Result<String> {
+    if stores.len() == 1 {
+        if let Some(name) = stores.keys().next() {
+            return Ok(name.clone());
+        }
+    }
+    let defaults: Vec<&String> = stores
+        .iter()
+        .filter(|(_, s)| s.global_default)
+        .map(|(n, _)| n)
+        .collect();
+    match defaults.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!(
+            "several stores are configured ({}) but none has global_default = true",
+            stores.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        many => bail!(
+            "exactly one store may have global_default = true, found {}",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn build_store(
+    name: &str,
+    cfg: &StoreSettings,
+    settings: &Settings,
+    data_dir: &Path,
+) -> anyhow::Result<LoadedStore> {
+    let policy = &settings.plugins;
+    let profile = settings.profile.into();
+    let empty = serde_json::Value::Object(Default::default());
+    let (crypto, crypto_plugin) = match &cfg.crypto_plugin {
+        None => (None, None),
+        Some(cname) => {
+            let d = resolve(Namespace::Crypto, cname, policy)
+                .map_err(|e| anyhow!("store '{name}': {e}"))?;
+            let section = cfg
+                .crypto
+                .as_ref()
+                .or_else(|| settings.crypto.get(cname))
+                .unwrap_or(&empty);
+            let ctx = PluginContext {
+                instance: name,
+                config: section,
+                data_dir,
+                profile,
+            };
+            let Factory::Crypto(factory) = d.factory else {
+                bail!("store '{name}': plugin '{cname}' is not a crypto plugin");
+            };
+            let built = factory(&ctx).map_err(|e| anyhow!("store '{name}': {cname}: {e}"))?;
+            (Some(built), Some(d))
+        }
+    };
+    let d = resolve(Namespace::Store, &cfg.store_plugin, policy)
+        .map_err(|e| anyhow!("store '{name}': {e}"))?;
+    let Factory::Store(factory) = d.factory else {
+        bail!(
+            "store '{name}': plugin '{}' is not a store plugin",
+            cfg.store_plugin
+        );
+    };
+    let ctx = PluginContext {
+        instance: name,
+        config: cfg.store.as_ref().unwrap_or(&empty),
+        data_dir,
+        profile,
+    };
+    let store = factory(&ctx, crypto.clone())
+        .map_err(|e| anyhow!("store '{name}': {}: {e}", cfg.store_plugin))?;
+    Ok(LoadedStore {
+        name: name.to_owned(),
+        store,
+        store_plugin: d,
+        crypto,
+        crypto_plugin,
+        global_default: cfg.global_default,
+    })
+}
+
+/// Build every plugin the configuration names. Fails with a message naming the plugin and
+/// the setting to change.
+pub fn load(settings: &Settings) -> anyhow::Result<Plugins> {
+    registry::check()?;
+    let data_dir = &settings.server.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| anyhow!("cannot create data_dir {}: {e}", data_dir.display()))?;
+    let store_cfgs = settings.effective_stores();
+    let default_store = check_defaults(&store_cfgs)?;
+    let mut stores = BTreeMap::new();
+    for (name, cfg) in &store_cfgs {
+        let loaded = build_store(name, cfg, settings, data_dir)?;
+        tracing::info!(
+            store = %name,
+            store_plugin = loaded.store_plugin.name,
+            store_status = %loaded.store_plugin.status,
+            crypto_plugin = loaded.crypto_plugin.map(|d| d.name).unwrap_or("-"),
+            crypto_status = %loaded.crypto_plugin.map(|d| d.status.as_str()).unwrap_or("-"),
+            global_default = name == &default_store,
+            "store loaded"
+        );
+        stores.insert(name.clone(), Arc::new(loaded));
+    }
+    let auth_plugin = resolve(Namespace::Auth, &settings.auth.mode, &settings.plugins)
+        .map_err(|e| anyhow!("auth.mode: {e}"))?;
+    let Factory::Auth(factory) = auth_plugin.factory else {
+        bail!(
+            "auth.mode names '{}', which is not an auth plugin",
+            settings.auth.mode
+        );
+    };
+    let empty = serde_json::Value::Object(Default::default());
+    let auth = factory(&PluginContext {
+        instance: &settings.auth.mode,
+        config: settings
+            .auth
+            .plugin_settings
+            .get(&settings.auth.mode)
+            .unwrap_or(&empty),
+        data_dir,
+        profile: settings.profile.into(),
+    })
+    .map_err(|e| anyhow!("auth plugin '{}': {e}", settings.auth.mode))?;
+    tracing::info!(
+        plugin = auth_plugin.name,
+        status = %auth_plugin.status,
+        "authentication plugin loaded"
+    );
+    Ok(Plugins {
+        stores,
+        default_store,
+        auth,
+        auth_plugin,
+    })
+}
+
+/// One row of `coffer plugins list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRow {
+    pub namespace: Namespace,
+    pub name: &'static str,
+    pub version: &'static str,
+    pub status: PluginStatus,
+    pub crate_name: &'static str,
+    /// `loaded`, `not configured`, or why it is refused.
+    pub state: String,
+}
+
+/// Every registered plugin and whether this configuration loads it (nothing is built).
+pub fn list(settings: &Settings) -> Vec<PluginRow> {
+    let named = configured(settings);
+    registry::all()
+        .into_iter()
+        .map(|d| {
+            let is_named = named
+                .iter()
+                .any(|(ns, n)| *ns == d.namespace() && n == d.name);
+            let state = match (is_named, status_refusal(d, &settings.plugins)) {
+                (false, _) => "not configured".to_owned(),
+                (true, None) => "loaded".to_owned(),
+                (true, Some(why)) => format!("refused: {why}"),
+            };
+            PluginRow {
+                namespace: d.namespace(),
+                name: d.name,
+                version: d.version,
+                status: d.status,
+                crate_name: d.crate_name,
+                state,
+            }
+        })
+        .collect()
+}
+
+/// `coffer plugins list` as a table.
+pub fn format_table(rows: &[PluginRow]) -> String {
+    let mut out = format!(
+        "{:<10} {:<16} {:<10} {:<13} {:<16} {}\n",
+        "NAMESPACE", "NAME", "VERSION", "STATUS", "CRATE", "STATE"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<10} {:<16} {:<10} {:<13} {:<16} {}\n",
+            r.namespace.as_str(),
+            r.name,
+            r.version,
+            r.status.as_str(),
+            r.crate_name,
+            r.state
+        ));
+    }
+    out
+}

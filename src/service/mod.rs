@@ -1,0 +1,89 @@
+//! Core services: what the API does, independent of HTTP. Every method here is blocking
+//! (database and plugin calls); the API layer runs them on the blocking pool.
+
+pub mod keks;
+pub mod secrets;
+
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::plugins::{LoadedStore, Plugins};
+
+/// Limits from `[secrets]`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_payload_bytes: usize,
+    pub default_limit_paging: i64,
+    pub max_limit_paging: i64,
+}
+
+/// Everything a request needs: the database, the loaded plugins and shared caches.
+pub struct Services {
+    pub db: Db,
+    pub plugins: Arc<Plugins>,
+    pub keks: keks::KekCache,
+    pub limits: Limits,
+}
+
+impl Services {
+    pub fn new(db: Db, plugins: Plugins, limits: Limits) -> Self {
+        Services {
+            db,
+            plugins: Arc::new(plugins),
+            keks: keks::KekCache::new(100_000),
+            limits,
+        }
+    }
+
+    /// A configured store by name; a secret whose store is no longer configured cannot be
+    /// served, which is an operator error worth a clear log line.
+    fn store(&self, operation: &str, name: &str) -> Result<&Arc<LoadedStore>, ApiError> {
+        self.plugins.stores.get(name).ok_or_else(|| {
+            ApiError::failure(
+                operation,
+                &format!("the secret is held by store '{name}', which is not configured any more"),
+            )
+        })
+    }
+
+    /// The KEK resolver plugins use for `project_id` in `store`.
+    fn keks_for<'a>(&'a self, project_id: &'a str, store: &'a str) -> keks::CoreKeks<'a> {
+        keks::CoreKeks {
+            db: &self.db,
+            cache: &self.keks,
+            project_id,
+            store_name: store,
+        }
+    }
+}
+
+/// Whether `id` is a canonical (lower-case, hyphenated) version-4 UUID, as Barbican requires
+/// of the ids it generates.
+pub fn is_uuid4(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok_and(|u| {
+        u.get_version_num() == 4 && u.get_variant() == uuid::Variant::RFC4122 && u.to_string() == id
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid4_check_matches_barbican() {
+        assert!(is_uuid4("d2b7e1ad-4d33-4c3b-9c6f-2b8f5b1d8e9a"));
+        assert!(!is_uuid4("D2B7E1AD-4D33-4C3B-9C6F-2B8F5B1D8E9A"));
+        assert!(!is_uuid4("00000000-0000-0000-0000-000000000000"));
+        assert!(
+            !is_uuid4("d2b7e1ad-4d33-1c3b-9c6f-2b8f5b1d8e9a"),
+            "version 1"
+        );
+        assert!(
+            !is_uuid4("d2b7e1ad-4d33-4c3b-2c6f-2b8f5b1d8e9a"),
+            "bad variant"
+        );
+        assert!(!is_uuid4("d2b7e1ad4d334c3b9c6f2b8f5b1d8e9a"));
+        assert!(!is_uuid4("not-a-uuid"));
+    }
+}
