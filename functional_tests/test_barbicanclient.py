@@ -12,8 +12,8 @@ def barbican(base_url):
     return bc_client.Client(endpoint=base_url, project_id=new_project_id())
 
 
-def test_client_negotiates_microversion_1_1(barbican):
-    assert barbican.client.microversion == "1.1"
+def test_client_negotiates_the_highest_microversion(barbican):
+    assert barbican.client.microversion == "1.2"
 
 
 def test_store_and_get_text(barbican, base_url):

@@ -125,3 +125,21 @@ def test_delete_ignores_accept_and_body(api):
     sid, _ = api.create_secret()
     resp = api.delete("/v1/secrets/%s" % sid, accept="application/json")
     assert_no_content(resp)
+
+
+def test_delete_force_parameter_is_validated_from_microversion_1_2(api):
+    sid, _ = api.create_secret({"name": "f", "payload": "x",
+                                "payload_content_type": "text/plain"})
+    resp = api.delete("/v1/secrets/%s?force=maybe" % sid,
+                      api_version="key-manager 1.2")
+    assert_error(resp, 400, "URI provided invalid query string parameters.",
+                 v1=False)
+    assert_v1_headers(resp, "1.2")
+    # Before 1.2 the parameter is ignored.
+    resp = api.delete("/v1/secrets/%s?force=maybe" % sid)
+    assert_status(resp, 204)
+    sid, _ = api.create_secret({"name": "g", "payload": "x",
+                                "payload_content_type": "text/plain"})
+    resp = api.delete("/v1/secrets/%s?force=True" % sid,
+                      api_version="key-manager 1.2")
+    assert_status(resp, 204)

@@ -33,7 +33,7 @@ def current_v1(base):
         "id": "v1",
         "status": "CURRENT",
         "min_version": "1.0",
-        "max_version": "1.1",
+        "max_version": "1.2",
         "links": links(base),
     }
 
@@ -93,7 +93,8 @@ def test_v1_root_with_microversion_1_1(api):
 @pytest.mark.parametrize("header,answered", [
     ("key-manager 1.0", "1.0"),
     ("key-manager 1.1", "1.1"),
-    ("key-manager latest", "1.1"),
+    ("key-manager 1.2", "1.2"),
+    ("key-manager latest", "1.2"),
 ])
 def test_microversion_is_echoed(api, header, answered):
     resp = api.get("/v1/secrets", api_version=header)

@@ -178,7 +178,11 @@ impl Settings {
                 if !path.exists() {
                     bail!("configuration file {} does not exist", path.display());
                 }
-                builder = builder.add_source(config::File::from(path).required(true));
+                builder = builder.add_source(
+                    config::File::from(path)
+                        .format(config::FileFormat::Toml)
+                        .required(true),
+                );
             }
             None => {
                 builder = builder.add_source(config::File::with_name("coffer.toml").required(false))
@@ -304,6 +308,21 @@ master_key = "x"
             Some("simple_crypto")
         );
         assert_eq!(s.crypto["simple_crypto"]["master_key"], "x");
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_matches_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/coffer.toml.example");
+        let s = Settings::load(Some(Path::new(path))).unwrap();
+        let d = Settings::defaults();
+        assert_eq!(s.server.bind, d.server.bind);
+        assert_eq!(s.database.url, d.database.url);
+        assert_eq!(s.effective_stores(), d.effective_stores());
+        assert_eq!(
+            s.auth.plugin_settings["trusted_headers"]["default_role"],
+            "admin"
+        );
+        assert_eq!(s.crypto["simple_crypto"]["kek_cache_size"], 4096);
     }
 
     #[test]

@@ -38,11 +38,16 @@ pub struct Microversion {
 
 impl Microversion {
     pub const MIN: Microversion = Microversion { major: 1, minor: 0 };
-    pub const MAX: Microversion = Microversion { major: 1, minor: 1 };
+    pub const MAX: Microversion = Microversion { major: 1, minor: 2 };
 
     /// Whether secret consumers are shown (introduced in 1.1).
     pub fn has_consumers(self) -> bool {
         self >= Microversion { major: 1, minor: 1 }
+    }
+
+    /// Whether deleting a secret honours `force` and refuses consumed secrets (1.2).
+    pub fn guards_consumed_deletes(self) -> bool {
+        self >= Microversion { major: 1, minor: 2 }
     }
 }
 
@@ -121,12 +126,16 @@ mod tests {
     fn microversion_negotiation() {
         let v = |h: Option<&str>| requested_microversion(h);
         assert_eq!(v(None), Ok(Microversion::MIN));
-        assert_eq!(v(Some("key-manager 1.1")), Ok(Microversion::MAX));
+        assert_eq!(v(Some("key-manager 1.2")), Ok(Microversion::MAX));
+        assert_eq!(
+            v(Some("key-manager 1.1")),
+            Ok(Microversion { major: 1, minor: 1 })
+        );
         assert_eq!(v(Some("Key-Manager 1.0")), Ok(Microversion::MIN));
         assert_eq!(v(Some("key-manager latest")), Ok(Microversion::MAX));
         assert_eq!(v(Some("compute 2.1")), Ok(Microversion::MIN));
         assert_eq!(
-            v(Some("key-manager 1.0, key-manager 1.1")),
+            v(Some("key-manager 1.0, key-manager 1.2")),
             Ok(Microversion::MAX)
         );
         assert_eq!(
@@ -139,7 +148,9 @@ mod tests {
             v(Some("key-manager abc")),
             Err(MicroversionError::Invalid(_))
         ));
-        assert_eq!(Microversion::MAX.to_string(), "1.1");
+        assert_eq!(Microversion::MAX.to_string(), "1.2");
         assert!(Microversion::MAX.has_consumers() && !Microversion::MIN.has_consumers());
+        assert!(Microversion::MAX.guards_consumed_deletes());
+        assert!(!Microversion { major: 1, minor: 1 }.guards_consumed_deletes());
     }
 }

@@ -32,6 +32,15 @@ pub fn py_int(text: &str) -> Option<i64> {
     digits.parse::<i64>().ok()
 }
 
+/// oslo's `bool_from_string(strict=True)`: `None` for anything but a recognized boolean.
+pub fn strict_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
+        _ => None,
+    }
+}
+
 /// `(offset, limit)` from raw values: bad offsets become 0; limits below 1 become 1, above the
 /// maximum the maximum, unparseable ones the default.
 pub fn clean_paging(
@@ -147,6 +156,13 @@ mod tests {
             nav_links("http://h", "secrets", 1, 2, 2, "").0.as_deref(),
             Some("http://h/v1/secrets?limit=2&offset=0")
         );
+    }
+
+    #[test]
+    fn strict_booleans() {
+        assert_eq!(strict_bool("True"), Some(true));
+        assert_eq!(strict_bool(" no "), Some(false));
+        assert_eq!(strict_bool("maybe"), None);
     }
 
     #[test]

@@ -476,6 +476,7 @@ pub async fn put_payload(
     params(
         ("secret_id" = String, Path, description = "The secret's UUID"),
         ("X-Project-Id" = String, Header, description = "The caller's project"),
+        ("force" = Option<bool>, Query, description = "From microversion 1.2: delete even when consumed"),
     ),
     responses(
         (status = 204, description = "Deleted"),
@@ -486,9 +487,19 @@ pub async fn put_payload(
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
+    version: ApiVersion,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let secret_id = path.into_inner();
+    if version.0.guards_consumed_deletes() {
+        // `force` (strict boolean) overrides the refusal to delete a consumed secret; secret
+        // consumers are not stored by this version, so only its syntax matters here.
+        let pairs = query_pairs(req.query_string());
+        if let Some(force) = param(&pairs, "force") {
+            paging::strict_bool(force).ok_or_else(bad_query)?;
+        }
+    }
     let services = state.services.clone();
     blocking(ops::DELETE, move || {
         let row =

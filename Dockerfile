@@ -1,0 +1,24 @@
+# Production image: multi-stage build, non-root user, data in a volume.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin coffer
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/coffer coffer \
+    && mkdir -p /var/lib/coffer \
+    && chown coffer:coffer /var/lib/coffer
+COPY --from=build /src/target/release/coffer /usr/local/bin/coffer
+USER coffer
+WORKDIR /var/lib/coffer
+# Production profile: a master key must be configured (COFFER__CRYPTO__SIMPLE_CRYPTO__MASTER_KEY
+# or ..._MASTER_KEY_FILE). Trusted-headers auth on 0.0.0.0 additionally needs an explicit
+# COFFER__AUTH__TRUST_HEADERS_ON_PUBLIC_BIND=true: only do that behind a proxy that sets them.
+ENV COFFER__PROFILE=production \
+    COFFER__SERVER__BIND=0.0.0.0:9311 \
+    COFFER__SERVER__DATA_DIR=/var/lib/coffer \
+    COFFER__DATABASE__URL=sqlite:///var/lib/coffer/coffer.db
+VOLUME ["/var/lib/coffer"]
+EXPOSE 9311
+ENTRYPOINT ["coffer"]
+CMD ["serve"]

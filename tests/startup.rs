@@ -1,0 +1,230 @@
+//! Start-up checks: the plugin status policy, unknown plugins, unsafe exposure, production
+//! keys, store defaults, schema versions, and the `coffer` command line.
+
+mod common;
+
+use std::process::Command;
+
+use coffer::config::{ProfileSetting, StoreSettings};
+use common::{settings_in, TestServer};
+use serde_json::json;
+
+fn memory_store() -> StoreSettings {
+    StoreSettings {
+        store_plugin: "memory".into(),
+        crypto_plugin: None,
+        global_default: true,
+        store: None,
+        crypto: None,
+    }
+}
+
+fn start_error(settings: &coffer::config::Settings) -> String {
+    match coffer::server::start(settings) {
+        Ok(_) => panic!("start-up must fail"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[actix_web::test]
+async fn experimental_plugins_need_the_allow_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings_in(dir.path());
+    s.stores.insert("mem".into(), memory_store());
+    let err = start_error(&s);
+    assert!(
+        err.contains("store plugin 'memory' is experimental"),
+        "{err}"
+    );
+    assert!(err.contains("plugins.allow_experimental = true"), "{err}");
+
+    s.plugins.allow_experimental = true;
+    let srv = TestServer::start(s).unwrap();
+    let id = srv
+        .create(
+            "p",
+            json!({"payload": "in memory", "payload_content_type": "text/plain"}),
+        )
+        .await;
+    assert_eq!(srv.payload("p", &id).await, (200, b"in memory".to_vec()));
+    srv.stop().await;
+}
+
+#[actix_web::test]
+async fn unknown_plugins_are_refused_with_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings_in(dir.path());
+    s.stores.insert(
+        "x".into(),
+        StoreSettings {
+            store_plugin: "store_crypto".into(),
+            crypto_plugin: Some("rot13".into()),
+            ..memory_store()
+        },
+    );
+    let err = start_error(&s);
+    assert!(err.contains("unknown crypto plugin 'rot13'"), "{err}");
+    assert!(err.contains("known crypto plugins: simple_crypto"), "{err}");
+
+    let mut s = settings_in(dir.path());
+    s.auth.mode = "ldap".into();
+    let err = start_error(&s);
+    assert!(
+        err.contains("unknown auth plugin 'ldap'") && err.contains("trusted_headers"),
+        "{err}"
+    );
+}
+
+#[actix_web::test]
+async fn trusted_headers_stay_on_loopback_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings_in(dir.path());
+    s.server.bind = "0.0.0.0:0".into();
+    let err = start_error(&s);
+    assert!(
+        err.contains("auth.trust_headers_on_public_bind = true"),
+        "{err}"
+    );
+    s.auth.trust_headers_on_public_bind = true;
+    let srv = TestServer::start(s).unwrap();
+    srv.stop().await;
+}
+
+#[actix_web::test]
+async fn production_needs_a_configured_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings_in(dir.path());
+    s.profile = ProfileSetting::Production;
+    let err = start_error(&s);
+    assert!(
+        err.contains("no master KEK configured for simple_crypto"),
+        "{err}"
+    );
+    assert!(!dir.path().join(simple_crypto::GENERATED_KEY_FILE).exists());
+
+    s.crypto.insert(
+        "simple_crypto".into(),
+        json!({"master_key": "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=", "master_key_id": "k1"}),
+    );
+    let srv = TestServer::start(s).unwrap();
+    let id = srv
+        .create(
+            "p",
+            json!({"payload": "prod", "payload_content_type": "text/plain"}),
+        )
+        .await;
+    assert_eq!(srv.payload("p", &id).await, (200, b"prod".to_vec()));
+    srv.stop().await;
+}
+
+#[actix_web::test]
+async fn several_stores_need_exactly_one_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings_in(dir.path());
+    s.plugins.allow_experimental = true;
+    s.stores.insert("a".into(), memory_store());
+    s.stores.insert("b".into(), memory_store());
+    let err = start_error(&s);
+    assert!(
+        err.contains("exactly one store may have global_default = true, found a, b"),
+        "{err}"
+    );
+    s.stores.get_mut("b").unwrap().global_default = false;
+    s.stores.get_mut("a").unwrap().global_default = false;
+    let err = start_error(&s);
+    assert!(err.contains("none has global_default = true"), "{err}");
+}
+
+#[actix_web::test]
+async fn a_newer_schema_is_refused() {
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings_in(dir.path());
+    let srv = TestServer::start(s.clone()).unwrap();
+    srv.stop().await;
+    let mut conn =
+        SqliteConnection::establish(&format!("{}/coffer.db", dir.path().display())).unwrap();
+    diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES ('29990101000000')")
+        .execute(&mut conn)
+        .unwrap();
+    let err = start_error(&s);
+    assert!(err.contains("newer than this coffer knows"), "{err}");
+}
+
+fn coffer_cli(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "COFFER__DATABASE__URL",
+            format!("sqlite://{}/c.db", dir.display()),
+        )
+        .env("COFFER__SERVER__DATA_DIR", dir)
+        .output()
+        .expect("run coffer");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn cli_plugins_list_shows_status_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = coffer_cli(dir.path(), &["plugins", "list"]);
+    assert!(ok, "{out}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for name in ["simple_crypto", "store_crypto", "trusted_headers"] {
+        let l = line(name);
+        assert!(l.contains("stable") && l.contains("loaded"), "{l}");
+    }
+    assert!(out.starts_with("NAMESPACE"), "{out}");
+}
+
+#[test]
+fn cli_db_upgrade_then_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = coffer_cli(dir.path(), &["db", "upgrade"]);
+    assert!(ok && out.contains("applied migrations"), "{out}");
+    let (ok, out) = coffer_cli(dir.path(), &["db", "upgrade"]);
+    assert!(ok && out.contains("up to date"), "{out}");
+    let (ok, out) = coffer_cli(dir.path(), &["db", "status"]);
+    assert!(
+        ok && out.contains("pending: \n") || out.ends_with("pending: \n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cli_refuses_bad_configuration_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[stores.x]\nstore_plugin = \"nope\"\n",
+    )
+    .unwrap();
+    let (ok, out) = coffer_cli(dir.path(), &["--config", "bad.toml", "serve"]);
+    assert!(!ok);
+    assert!(
+        out.contains("unknown store plugin 'nope'") && out.contains("store_crypto"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cli_openapi_prints_the_checked_in_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = coffer_cli(dir.path(), &["openapi"]);
+    assert!(ok);
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/coffer.json"))
+            .unwrap();
+    assert_eq!(out, checked_in);
+}
