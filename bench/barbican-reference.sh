@@ -200,7 +200,7 @@ fi
     </dev/null >"$log" 2>&1) &
 pid=$!
 
-# Wait until GET /v1 answers 200 (at most 60 s).
+# Wait until an authenticated list (the whole pipeline plus the database) answers 200 (60 s).
 deadline=$((SECONDS + 60))
 while true; do
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -208,7 +208,8 @@ while true; do
     tail -n 60 "$log" >&2 || true
     die "gunicorn (pid $pid) exited during start-up"
   fi
-  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/v1" || true)
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'X-Project-Id: bench-ready' \
+      "$url/v1/secrets?limit=1" || true)
   if [[ "$code" == 200 ]]; then
     break
   fi
@@ -216,7 +217,7 @@ while true; do
     kill -TERM "$pid" 2>/dev/null || true
     echo "---- $log ----" >&2
     tail -n 60 "$log" >&2 || true
-    die "Barbican did not answer GET /v1 with 200 within 60 s (last status: $code)"
+    die "Barbican did not answer GET /v1/secrets with 200 within 60 s (last status: $code)"
   fi
   sleep 0.3
 done

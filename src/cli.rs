@@ -74,20 +74,25 @@ fn init_logging(settings: &Settings) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Openapi = cli.command {
-        print!("{}", openapi::json_text());
-        return Ok(());
-    }
-    let settings = Settings::load(cli.config.as_deref())?;
-    init_logging(&settings);
+    let load = || -> anyhow::Result<Settings> {
+        let settings = Settings::load(cli.config.as_deref())?;
+        init_logging(&settings);
+        Ok(settings)
+    };
     match cli.command {
-        Command::Openapi => unreachable!("handled above"),
-        Command::Serve => actix_web::rt::System::new().block_on(async move {
-            let running = server::start(&settings)?;
-            running.server.await.context("serving")
-        }),
+        Command::Openapi => {
+            print!("{}", openapi::json_text());
+            Ok(())
+        }
+        Command::Serve => {
+            let settings = load()?;
+            actix_web::rt::System::new().block_on(async move {
+                let running = server::start(&settings)?;
+                running.server.await.context("serving")
+            })
+        }
         Command::Db { command } => {
-            let db = Db::open(&settings.database)?;
+            let db = Db::open(&load()?.database)?;
             match command {
                 DbCommand::Upgrade => {
                     let applied = db.upgrade()?;
@@ -112,7 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: PluginsCommand::List,
         } => {
             plugin_api::registry::check()?;
-            print!("{}", plugins::format_table(&plugins::list(&settings)));
+            print!("{}", plugins::format_table(&plugins::list(&load()?)));
             Ok(())
         }
     }

@@ -4,6 +4,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use plugin_api::SecretBytes;
+use zeroize::Zeroize;
 
 use super::context::{ApiVersion, Caller};
 use super::json::json_response;
@@ -40,8 +41,10 @@ pub async fn create(
     if request_media_type(&req) != "application/json" {
         return Err(ApiError::unsupported_media_type(&["application/json"]));
     }
-    let body = read_body(body, &req, state.max_request_bytes, ApiError::too_large).await?;
-    let new = validate::new_secret(&body, state.services.limits.max_payload_bytes)?;
+    let mut body = read_body(body, &req, state.max_request_bytes, ApiError::too_large).await?;
+    let new = validate::new_secret(&body, state.services.limits.max_payload_bytes);
+    body.zeroize();
+    let new = new?;
     let services = state.services.clone();
     let row = blocking(ops::CREATE, move || services.create_secret(&caller.0, new)).await?;
     let href = secret_ref(&state.href(&req), &row.id);
@@ -292,7 +295,8 @@ async fn payload_response(
     if is_text && std::str::from_utf8(&bytes).is_err() {
         return Err(wrong_accept(operation));
     }
-    let mut res = HttpResponse::Ok().body(bytes.to_vec());
+    // The response body owns the plaintext and zeroizes it once sent.
+    let mut res = HttpResponse::Ok().body(bytes::Bytes::from_owner(bytes));
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(res)
@@ -451,7 +455,7 @@ pub async fn put_payload(
             "Provided information too large to process",
         )
     };
-    let body = read_body(body, &req, max, too_large).await?;
+    let mut body = read_body(body, &req, max, too_large).await?;
     if body.is_empty() {
         return Err(ApiError::issue(
             StatusCode::BAD_REQUEST,
@@ -464,7 +468,9 @@ pub async fn put_payload(
             "Secret already has data, cannot modify it.",
         ));
     }
-    let payload = put_body(&req, &media_type, &body)?;
+    let payload = put_body(&req, &media_type, &body);
+    body.zeroize();
+    let payload = payload?;
     let services = state.services.clone();
     blocking(ops::UPDATE, move || services.put_payload(&row, payload)).await?;
     Ok(HttpResponse::NoContent().finish())

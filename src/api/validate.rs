@@ -9,7 +9,7 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use serde_json::{Map, Value};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::json::py_repr;
 use crate::error::ApiError;
@@ -216,8 +216,17 @@ pub fn lenient_base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
 
 /// Validate a `POST /v1/secrets` body into a new secret.
 pub fn new_secret(body: &[u8], max_payload_bytes: usize) -> Result<NewSecret, ApiError> {
-    let value = parse_json(body)?;
-    let s = Schema::object("Secret", &value)?;
+    let mut value = parse_json(body)?;
+    let result = new_secret_from(&value, max_payload_bytes);
+    // The parsed payload text is plaintext: wipe it before it is freed.
+    if let Some(Value::String(text)) = value.get_mut("payload") {
+        text.zeroize();
+    }
+    result
+}
+
+fn new_secret_from(value: &Value, max_payload_bytes: usize) -> Result<NewSecret, ApiError> {
+    let s = Schema::object("Secret", value)?;
 
     // Schema properties, in the schema's order.
     let name = s.string("name", true, Some(255))?;

@@ -1,0 +1,464 @@
+#!/usr/bin/env bash
+# Benchmark Coffer against a reference OpenStack Barbican 23.0.0 on this machine (loopback only).
+#
+# Usage: bench/run.sh [--coffer-only] [--duration SECS] [--connections N]
+#                     [--threads N] [--warmup SECS] [--workloads LIST] [--keep]
+#
+#   --coffer-only     measure Coffer alone (no Barbican venv, no ratios)
+#   --duration SECS   measured seconds per workload and target (default 10)
+#   --connections N   concurrent wrk connections (default 32)
+#   --threads N       wrk threads (default 2)
+#   --warmup SECS     unmeasured wrk run before each measured one (default 3)
+#   --workloads LIST  comma-separated subset of: get-payload,get-metadata,list,create
+#                     (default: all four, in that order; create runs last so that the read
+#                     workloads see a small database)
+#   --keep            keep the temp dir (logs, databases, raw wrk output) after success
+#
+# Workloads (same requests, same wrk settings for both targets):
+#   create        POST /v1/secrets, 32-byte base64 octet-stream payload (durable write)
+#   get-payload   GET /v1/secrets/{id}/payload, Accept: application/octet-stream
+#   get-metadata  GET /v1/secrets/{id}, Accept: application/json
+#   list          GET /v1/secrets?limit=10
+# Each read workload first seeds 100 secrets into a project of its own; get-payload and
+# get-metadata read those 100 round-robin, list always asks for the first page of that project.
+#
+# Environment: TMPDIR (where the temp dir goes), CARGO (default cargo), PYTHON (for the
+# Barbican venv, default python3.11), XDG_CACHE_HOME (venv cache location).
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+WRK_DIR="$BENCH_DIR/wrk"
+SEED_COUNT=100
+PAYLOAD_B64='AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8='
+CREATE_BODY='{"payload": "'"$PAYLOAD_B64"'", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"}'
+ALL_WORKLOADS=(get-payload get-metadata list create)
+
+coffer_only=0
+duration=10
+connections=32
+threads=2
+warmup=3
+keep=0
+workloads=("${ALL_WORKLOADS[@]}")
+
+die() {
+  echo "bench: ERROR: $*" >&2
+  exit 1
+}
+log() {
+  echo "bench: $*" >&2
+}
+is_uint() {
+  [[ "$1" =~ ^[0-9]+$ ]]
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --coffer-only) coffer_only=1; shift ;;
+    --duration) duration=${2:-}; shift 2 || die "--duration needs a value" ;;
+    --connections) connections=${2:-}; shift 2 || die "--connections needs a value" ;;
+    --threads) threads=${2:-}; shift 2 || die "--threads needs a value" ;;
+    --warmup) warmup=${2:-}; shift 2 || die "--warmup needs a value" ;;
+    --workloads) IFS=, read -r -a workloads <<<"${2:-}"; shift 2 || die "--workloads needs a value" ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument: $1 (try --help)" ;;
+  esac
+done
+is_uint "$duration" && (( duration > 0 )) || die "--duration must be a positive integer"
+is_uint "$connections" && (( connections > 0 )) || die "--connections must be a positive integer"
+is_uint "$threads" && (( threads > 0 )) || die "--threads must be a positive integer"
+is_uint "$warmup" || die "--warmup must be a non-negative integer"
+(( connections >= threads )) || die "--connections must be at least --threads"
+for w in "${workloads[@]}"; do
+  case " ${ALL_WORKLOADS[*]} " in
+    *" $w "*) ;;
+    *) die "unknown workload '$w' (known: ${ALL_WORKLOADS[*]})" ;;
+  esac
+done
+
+for tool in wrk curl python3 "${CARGO:-cargo}"; do
+  command -v "$tool" >/dev/null ||
+    die "$tool not found${tool/wrk/ (apt-get install -y wrk)}"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/coffer-bench.XXXXXX")
+CLK_TCK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+
+# ---------------------------------------------------------------------------------------------
+# Process bookkeeping: everything we start is stopped by PID on exit, success or not.
+declare -a STARTED_PIDS=()
+
+alive() {
+  local pid=$1 state
+  [[ -r "/proc/$pid/stat" ]] || return 1
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [[ "$state" != Z && "$state" != X ]]
+}
+
+stop_pid() {
+  local pid=$1 i
+  alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+  log "pid $pid did not stop after SIGTERM within 10 s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local pid
+  # A gunicorn that barbican-reference.sh started but had no chance to report (interrupted
+  # start-up) is found through its pid file; only a process that still is a gunicorn is stopped.
+  if [[ -f "$WORK/barbican/gunicorn.pid" ]]; then
+    pid=$(cat "$WORK/barbican/gunicorn.pid" 2>/dev/null || true)
+    if is_uint "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q gunicorn; then
+      STARTED_PIDS+=("$pid")
+    fi
+  fi
+  for pid in "${STARTED_PIDS[@]}"; do
+    stop_pid "$pid"
+  done
+  wait 2>/dev/null || true
+  if (( rc != 0 )); then
+    log "failed (exit $rc); logs and data kept in $WORK"
+  elif (( keep )); then
+    log "temp dir kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+show_log() {
+  local name=$1 file=$2
+  echo "---- last 80 lines of $name log ($file) ----" >&2
+  tail -n 80 "$file" >&2 2>/dev/null || echo "(no log)" >&2
+  echo "---- end of $name log ----" >&2
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Wait until an authenticated list answers 200.
+wait_ready() {
+  local name=$1 url=$2 pid=$3 logfile=$4 limit=$5 code=""
+  local deadline=$((SECONDS + limit))
+  while true; do
+    alive "$pid" || { show_log "$name" "$logfile"; die "$name (pid $pid) exited during start-up"; }
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'X-Project-Id: bench-ready' \
+      "$url/v1/secrets?limit=1" || true)
+    [[ "$code" == 200 ]] && return 0
+    if (( SECONDS > deadline )); then
+      show_log "$name" "$logfile"
+      die "$name did not answer GET /v1/secrets with 200 within $limit s (last status: $code)"
+    fi
+    sleep 0.2
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Targets: name -> URL, PID, log.
+declare -A URL=() PID=() LOGF=()
+TARGETS=(coffer)
+(( coffer_only )) || TARGETS+=(barbican)
+
+start_coffer() {
+  log "building Coffer (cargo build --release --bin coffer)"
+  (cd "$ROOT" && "${CARGO:-cargo}" build --release --bin coffer) >"$WORK/cargo-build.log" 2>&1 ||
+    { tail -n 40 "$WORK/cargo-build.log" >&2; die "cargo build failed"; }
+  local port data
+  port=$(free_port)
+  data="$WORK/coffer-data"
+  mkdir -p "$data"
+  # Started from the temp dir so that no coffer.toml in the caller's directory is picked up.
+  (cd "$WORK" && exec env -u RUST_LOG \
+      COFFER__SERVER__BIND="127.0.0.1:$port" \
+      COFFER__SERVER__DATA_DIR="$data" \
+      COFFER__DATABASE__URL="sqlite://$data/coffer.db" \
+      "$ROOT/target/release/coffer" serve) </dev/null >"$WORK/coffer.log" 2>&1 &
+  PID[coffer]=$!
+  STARTED_PIDS+=("${PID[coffer]}")
+  URL[coffer]="http://127.0.0.1:$port"
+  LOGF[coffer]="$WORK/coffer.log"
+  wait_ready coffer "${URL[coffer]}" "${PID[coffer]}" "${LOGF[coffer]}" 30
+  log "Coffer ready at ${URL[coffer]} (pid ${PID[coffer]})"
+}
+
+start_barbican() {
+  log "starting reference Barbican (bench/barbican-reference.sh)"
+  local out
+  if ! out=$("$BENCH_DIR/barbican-reference.sh" --workdir "$WORK/barbican" --workers "$NCPU"); then
+    die "bench/barbican-reference.sh failed"
+  fi
+  local line
+  while IFS= read -r line; do
+    case "$line" in
+      BARBICAN_URL=*) URL[barbican]=${line#BARBICAN_URL=} ;;
+      BARBICAN_PID=*) PID[barbican]=${line#BARBICAN_PID=} ;;
+      BARBICAN_LOG=*) LOGF[barbican]=${line#BARBICAN_LOG=} ;;
+    esac
+  done <<<"$out"
+  [[ -n "${URL[barbican]:-}" && -n "${PID[barbican]:-}" ]] ||
+    die "bench/barbican-reference.sh did not report BARBICAN_URL/BARBICAN_PID: $out"
+  STARTED_PIDS+=("${PID[barbican]}")
+  wait_ready barbican "${URL[barbican]}" "${PID[barbican]}" "${LOGF[barbican]}" 30
+  log "Barbican ready at ${URL[barbican]} (gunicorn master pid ${PID[barbican]}, $NCPU sync workers)"
+}
+
+check_alive() {
+  local t=$1
+  alive "${PID[$t]}" || { show_log "$t" "${LOGF[$t]}"; die "$t (pid ${PID[$t]}) died"; }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Requests outside wrk: seeding and one checked request per workload before measuring.
+
+# http METHOD URL PROJECT ACCEPT [BODY] -> writes body to $WORK/last.body, prints status.
+http() {
+  local method=$1 url=$2 project=$3 accept=$4 body=${5:-}
+  local args=(-s -o "$WORK/last.body" -w '%{http_code}' --max-time 30 -X "$method"
+    -H "X-Project-Id: $project" -H "Accept: $accept")
+  if [[ -n "$body" ]]; then
+    args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  fi
+  curl "${args[@]}" "$url" || echo "curl-failed"
+}
+
+fail_request() {
+  local t=$1 what=$2 status=$3
+  echo "---- response body ----" >&2
+  head -c 2000 "$WORK/last.body" >&2 2>/dev/null || true
+  echo >&2
+  show_log "$t" "${LOGF[$t]}"
+  die "$t: $what answered $status"
+}
+
+# seed TARGET PROJECT IDFILE: create SEED_COUNT secrets, write their ids.
+seed() {
+  local t=$1 project=$2 idfile=$3 i status ref
+  : >"$idfile"
+  for ((i = 0; i < SEED_COUNT; i++)); do
+    status=$(http POST "${URL[$t]}/v1/secrets" "$project" application/json "$CREATE_BODY")
+    [[ "$status" == 201 ]] || fail_request "$t" "seeding POST /v1/secrets" "$status"
+    ref=$(grep -o '"secret_ref": *"[^"]*"' "$WORK/last.body" | sed 's/.*\/secrets\///; s/"$//')
+    [[ "$ref" =~ ^[0-9a-f-]{36}$ ]] || fail_request "$t" "seeding POST (no secret_ref)" "$status"
+    echo "$ref" >>"$idfile"
+  done
+}
+
+# check_workload TARGET WORKLOAD PROJECT IDFILE: one request, status and body checked.
+check_workload() {
+  local t=$1 w=$2 project=$3 idfile=$4 id status
+  local base=${URL[$t]}
+  case "$w" in
+    create)
+      status=$(http POST "$base/v1/secrets" "$project" application/json "$CREATE_BODY")
+      [[ "$status" == 201 ]] && grep -q '"secret_ref"' "$WORK/last.body" ||
+        fail_request "$t" "POST /v1/secrets" "$status"
+      ;;
+    get-payload)
+      id=$(head -n 1 "$idfile")
+      status=$(http GET "$base/v1/secrets/$id/payload" "$project" application/octet-stream)
+      [[ "$status" == 200 ]] || fail_request "$t" "GET payload" "$status"
+      [[ "$(base64 -w0 <"$WORK/last.body")" == "$PAYLOAD_B64" ]] ||
+        fail_request "$t" "GET payload (wrong bytes)" "$status"
+      ;;
+    get-metadata)
+      id=$(head -n 1 "$idfile")
+      status=$(http GET "$base/v1/secrets/$id" "$project" application/json)
+      [[ "$status" == 200 ]] && grep -q "\"secret_ref\": *\"[^\"]*$id\"" "$WORK/last.body" ||
+        fail_request "$t" "GET metadata" "$status"
+      ;;
+    list)
+      status=$(http GET "$base/v1/secrets?limit=10" "$project" application/json)
+      [[ "$status" == 200 ]] && grep -q "\"total\": *$SEED_COUNT[,}]" "$WORK/last.body" ||
+        fail_request "$t" "GET /v1/secrets?limit=10 (expected total $SEED_COUNT)" "$status"
+      ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# CPU accounting around a measured run.
+
+# Ticks of user+system CPU used by PID and its direct children (gunicorn workers).
+proc_ticks() {
+  local pid=$1 sum=0 c t
+  local pids=("$pid")
+  for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+    pids+=("$c")
+  done
+  for c in "${pids[@]}"; do
+    t=$(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)
+    sum=$((sum + t))
+  done
+  echo "$sum"
+}
+
+# "busy iowait total" ticks of the whole machine.
+machine_ticks() {
+  awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, $6, t}' /proc/stat
+}
+
+now_s() {
+  date +%s.%N
+}
+
+# ---------------------------------------------------------------------------------------------
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+# measure TARGET WORKLOAD: seed/check, warm up, measure, record one line in $RESULTS.
+measure() {
+  local t=$1 w=$2
+  local project="bench-$w-$RANDOM$RANDOM"
+  local idfile="$WORK/$t-$w.ids"
+  local script="$WRK_DIR/$w.lua"
+  local base=${URL[$t]}
+  local args=("$project")
+
+  case "$w" in
+    get-payload|get-metadata|list)
+      log "$t/$w: seeding $SEED_COUNT secrets into project $project"
+      seed "$t" "$project" "$idfile"
+      ;;
+  esac
+  [[ "$w" == get-payload || "$w" == get-metadata ]] && args+=("$idfile")
+  check_workload "$t" "$w" "$project" "$idfile"
+
+  local wrk_opts=(-t "$threads" -c "$connections" --timeout 10s -s "$script")
+  if (( warmup > 0 )); then
+    log "$t/$w: warm-up ${warmup}s"
+    timeout $((warmup + 60)) wrk "${wrk_opts[@]}" -d "${warmup}s" "$base" -- "${args[@]}" \
+      >"$WORK/$t-$w.warmup.out" 2>&1 ||
+      { cat "$WORK/$t-$w.warmup.out" >&2; check_alive "$t"; die "$t/$w: wrk warm-up failed"; }
+    check_alive "$t"
+  fi
+
+  log "$t/$w: measuring ${duration}s (-c $connections -t $threads)"
+  local p0 m0 s0 p1 m1 s1
+  p0=$(proc_ticks "${PID[$t]}"); m0=$(machine_ticks); s0=$(now_s)
+  timeout $((duration + 60)) wrk "${wrk_opts[@]}" -d "${duration}s" "$base" -- "${args[@]}" \
+    >"$WORK/$t-$w.out" 2>&1 ||
+    { cat "$WORK/$t-$w.out" >&2; check_alive "$t"; die "$t/$w: wrk failed"; }
+  p1=$(proc_ticks "${PID[$t]}"); m1=$(machine_ticks); s1=$(now_s)
+  check_alive "$t"
+
+  local result first_error
+  result=$(grep '^RESULT ' "$WORK/$t-$w.out" | head -n 1 | sed 's/^RESULT //') ||
+    { cat "$WORK/$t-$w.out" >&2; die "$t/$w: no RESULT line in wrk output"; }
+  first_error=$(grep '^FIRST_ERROR ' "$WORK/$t-$w.out" | head -n 1 | sed 's/^FIRST_ERROR //' |
+    tr '\t' ' ' || true)
+
+  # server CPU in cores, machine busy in cores, iowait in % of all CPU time
+  local cpu
+  cpu=$(awk -v p0="$p0" -v p1="$p1" -v m0="$m0" -v m1="$m1" -v s0="$s0" -v s1="$s1" \
+    -v hz="$CLK_TCK" -v n="$NCPU" 'BEGIN {
+      split(m0, a, " "); split(m1, b, " ");
+      el = s1 - s0; tot = b[3] - a[3];
+      srv = (p1 - p0) / hz / el;
+      busy = (tot > 0) ? (b[1] - a[1]) / tot * n : 0;
+      iow = (tot > 0) ? (b[2] - a[2]) / tot * 100 : 0;
+      printf "server_cores=%.2f machine_cores=%.2f iowait_pct=%.1f", srv, busy, iow }')
+
+  printf '%s\t%s\t%s %s\t%s\n' "$t" "$w" "$result" "$cpu" "$first_error" >>"$RESULTS"
+  log "$t/$w: $(field "$result" rps) req/s, p50 $(field "$result" p50_ms) ms, p99 $(field "$result" p99_ms) ms, non-2xx $(field "$result" non2xx), $cpu"
+}
+
+# field "k=v k=v ..." KEY
+field() {
+  local kv
+  for kv in $1; do
+    [[ "$kv" == "$2="* ]] && { echo "${kv#*=}"; return 0; }
+  done
+  echo "-"
+}
+
+# ---------------------------------------------------------------------------------------------
+start_coffer
+(( coffer_only )) || start_barbican
+
+for t in "${TARGETS[@]}"; do
+  for w in "${workloads[@]}"; do
+    measure "$t" "$w"
+  done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Report.
+get() { # get TARGET WORKLOAD KEY
+  local line
+  line=$(awk -F'\t' -v t="$1" -v w="$2" '$1 == t && $2 == w {print $3}' "$RESULTS")
+  [[ -n "$line" ]] && field "$line" "$3" || echo "-"
+}
+errors_of() { # non-2xx plus socket-level errors, e.g. "0" or "5xx:12 4xx:0 sock:3"
+  local t=$1 w=$2 n s
+  n=$(get "$t" "$w" non2xx)
+  [[ "$n" == - ]] && { echo "-"; return; }
+  s=$(( $(get "$t" "$w" connect) + $(get "$t" "$w" read) + $(get "$t" "$w" write) + $(get "$t" "$w" timeout) ))
+  if (( n == 0 && s == 0 )); then
+    echo 0
+  else
+    echo "non2xx:$n(5xx:$(get "$t" "$w" s5xx),4xx:$(get "$t" "$w" s4xx)) sock:$s"
+  fi
+}
+
+commit=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
+echo
+echo "Coffer benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $NCPU cores, commit $commit"
+echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}') -t $threads -c $connections, ${duration}s measured after ${warmup}s warm-up per workload"
+echo "Coffer: release build, SQLite WAL + synchronous=FULL, software AES-GCM, 2 HTTP workers (default)"
+(( coffer_only )) || echo "Barbican 23.0.0: gunicorn 23.0.0, $NCPU sync workers, SQLite, store_crypto + simple_crypto"
+echo
+
+if (( coffer_only )); then
+  printf '%-13s | %12s | %-18s | %s\n' workload "Coffer req/s" "p50 / p99 ms" "errors"
+  printf '%s\n' "--------------+--------------+--------------------+-------"
+  for w in "${workloads[@]}"; do
+    printf '%-13s | %12s | %-18s | %s\n' "$w" "$(get coffer "$w" rps)" \
+      "$(get coffer "$w" p50_ms) / $(get coffer "$w" p99_ms)" "$(errors_of coffer "$w")"
+  done
+else
+  printf '%-13s | %12s | %14s | %8s | %-20s | %-20s | %-8s | %s\n' workload "Coffer req/s" \
+    "Barbican req/s" "ratio" "Coffer p50/p99 ms" "Barbican p50/p99 ms" "Coffer errors" "Barbican errors"
+  printf '%s\n' "--------------+--------------+----------------+----------+----------------------+----------------------+---------------+----------------"
+  for w in "${workloads[@]}"; do
+    c=$(get coffer "$w" rps); b=$(get barbican "$w" rps)
+    ratio=$(awk -v c="$c" -v b="$b" 'BEGIN { if (b + 0 > 0) printf "%.1fx", c / b; else print "-" }')
+    printf '%-13s | %12s | %14s | %8s | %-20s | %-20s | %-13s | %s\n' "$w" "$c" "$b" "$ratio" \
+      "$(get coffer "$w" p50_ms) / $(get coffer "$w" p99_ms)" \
+      "$(get barbican "$w" p50_ms) / $(get barbican "$w" p99_ms)" \
+      "$(errors_of coffer "$w")" "$(errors_of barbican "$w")"
+  done
+fi
+
+echo
+echo "CPU during the measured runs ($NCPU cores; 'other' is mostly wrk itself):"
+printf '%-13s | %-8s | %12s | %13s | %8s\n' workload target "server cores" "machine cores" "iowait %"
+printf '%s\n' "--------------+----------+--------------+---------------+---------"
+for w in "${workloads[@]}"; do
+  for t in "${TARGETS[@]}"; do
+    printf '%-13s | %-8s | %12s | %13s | %8s\n' "$w" "$t" "$(get "$t" "$w" server_cores)" \
+      "$(get "$t" "$w" machine_cores)" "$(get "$t" "$w" iowait_pct)"
+  done
+done
+
+if awk -F'\t' '$4 != "" {found = 1} END {exit !found}' "$RESULTS"; then
+  echo
+  echo "First non-2xx response seen per run:"
+  awk -F'\t' '$4 != "" {printf "  %s/%s: %s\n", $1, $2, $4}' "$RESULTS"
+fi
+
+echo
+echo "Raw results (one line per run):"
+awk -F'\t' '{printf "  %s %s %s\n", $1, $2, $3}' "$RESULTS"
