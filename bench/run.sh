@@ -66,9 +66,9 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown argument: $1 (try --help)" ;;
   esac
 done
-is_uint "$duration" && (( duration > 0 )) || die "--duration must be a positive integer"
-is_uint "$connections" && (( connections > 0 )) || die "--connections must be a positive integer"
-is_uint "$threads" && (( threads > 0 )) || die "--threads must be a positive integer"
+if ! is_uint "$duration" || (( duration == 0 )); then die "--duration must be a positive integer"; fi
+if ! is_uint "$connections" || (( connections == 0 )); then die "--connections must be a positive integer"; fi
+if ! is_uint "$threads" || (( threads == 0 )); then die "--threads must be a positive integer"; fi
 is_uint "$warmup" || die "--warmup must be a non-negative integer"
 (( connections >= threads )) || die "--connections must be at least --threads"
 for w in "${workloads[@]}"; do
@@ -264,8 +264,9 @@ check_workload() {
   case "$w" in
     create)
       status=$(http POST "$base/v1/secrets" "$project" application/json "$CREATE_BODY")
-      [[ "$status" == 201 ]] && grep -q '"secret_ref"' "$WORK/last.body" ||
+      if [[ "$status" != 201 ]] || ! grep -q '"secret_ref"' "$WORK/last.body"; then
         fail_request "$t" "POST /v1/secrets" "$status"
+      fi
       ;;
     get-payload)
       id=$(head -n 1 "$idfile")
@@ -277,13 +278,15 @@ check_workload() {
     get-metadata)
       id=$(head -n 1 "$idfile")
       status=$(http GET "$base/v1/secrets/$id" "$project" application/json)
-      [[ "$status" == 200 ]] && grep -q "\"secret_ref\": *\"[^\"]*$id\"" "$WORK/last.body" ||
+      if [[ "$status" != 200 ]] || ! grep -q "\"secret_ref\": *\"[^\"]*$id\"" "$WORK/last.body"; then
         fail_request "$t" "GET metadata" "$status"
+      fi
       ;;
     list)
       status=$(http GET "$base/v1/secrets?limit=10" "$project" application/json)
-      [[ "$status" == 200 ]] && grep -q "\"total\": *$SEED_COUNT[,}]" "$WORK/last.body" ||
+      if [[ "$status" != 200 ]] || ! grep -q "\"total\": *${SEED_COUNT}[,}]" "$WORK/last.body"; then
         fail_request "$t" "GET /v1/secrets?limit=10 (expected total $SEED_COUNT)" "$status"
+      fi
       ;;
   esac
 }
@@ -295,6 +298,7 @@ check_workload() {
 proc_ticks() {
   local pid=$1 sum=0 c t
   local pids=("$pid")
+  # shellcheck disable=SC2013 # the children files hold space-separated pids
   for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
     pids+=("$c")
   done
@@ -312,6 +316,24 @@ machine_ticks() {
 
 now_s() {
   date +%s.%N
+}
+
+# CPU seconds (user+system) of all reaped children of this shell, from the output of `times`
+# saved in FILE. `times` itself must run in this shell (`times >FILE`), not in a $(...)
+# subshell, which has its own, empty, account of children.
+children_cpu() {
+  awk 'NR == 2 {
+      n = split($0, f, " "); s = 0;
+      for (i = 1; i <= n; i++) { split(f[i], ms, "m"); sub("s", "", ms[2]); s += ms[1] * 60 + ms[2] }
+      printf "%.3f", s }' "$1"
+}
+
+# Busy cores of the whole machine over SECS seconds (to see whether something else is running).
+machine_busy_over() {
+  local a b
+  a=$(machine_ticks); sleep "$1"; b=$(machine_ticks)
+  awk -v a="$a" -v b="$b" -v n="$NCPU" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    t = y[3] - x[3]; printf "%.2f", (t > 0) ? (y[1] - x[1]) / t * n : 0 }'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -346,12 +368,14 @@ measure() {
   fi
 
   log "$t/$w: measuring ${duration}s (-c $connections -t $threads)"
-  local p0 m0 s0 p1 m1 s1
-  p0=$(proc_ticks "${PID[$t]}"); m0=$(machine_ticks); s0=$(now_s)
+  local p0 m0 s0 c0 p1 m1 s1 c1
+  p0=$(proc_ticks "${PID[$t]}"); m0=$(machine_ticks); s0=$(now_s); times >"$WORK/times.0"
   timeout $((duration + 60)) wrk "${wrk_opts[@]}" -d "${duration}s" "$base" -- "${args[@]}" \
     >"$WORK/$t-$w.out" 2>&1 ||
     { cat "$WORK/$t-$w.out" >&2; check_alive "$t"; die "$t/$w: wrk failed"; }
+  times >"$WORK/times.1"
   p1=$(proc_ticks "${PID[$t]}"); m1=$(machine_ticks); s1=$(now_s)
+  c0=$(children_cpu "$WORK/times.0"); c1=$(children_cpu "$WORK/times.1")
   check_alive "$t"
 
   local result first_error
@@ -360,19 +384,23 @@ measure() {
   first_error=$(grep '^FIRST_ERROR ' "$WORK/$t-$w.out" | head -n 1 | sed 's/^FIRST_ERROR //' |
     tr '\t' ' ' || true)
 
-  # server CPU in cores, machine busy in cores, iowait in % of all CPU time
+  # server CPU, wrk CPU, machine busy and the rest ("other": kernel threads, anything else
+  # running) in cores; iowait in % of all CPU time.
   local cpu
   cpu=$(awk -v p0="$p0" -v p1="$p1" -v m0="$m0" -v m1="$m1" -v s0="$s0" -v s1="$s1" \
-    -v hz="$CLK_TCK" -v n="$NCPU" 'BEGIN {
+    -v c0="$c0" -v c1="$c1" -v hz="$CLK_TCK" -v n="$NCPU" 'BEGIN {
       split(m0, a, " "); split(m1, b, " ");
       el = s1 - s0; tot = b[3] - a[3];
       srv = (p1 - p0) / hz / el;
+      wrk = (c1 - c0) / el;
       busy = (tot > 0) ? (b[1] - a[1]) / tot * n : 0;
       iow = (tot > 0) ? (b[2] - a[2]) / tot * 100 : 0;
-      printf "server_cores=%.2f machine_cores=%.2f iowait_pct=%.1f", srv, busy, iow }')
+      other = busy - srv - wrk; if (other < 0) other = 0;
+      printf "server_cores=%.2f wrk_cores=%.2f other_cores=%.2f machine_cores=%.2f iowait_pct=%.1f",
+        srv, wrk, other, busy, iow }')
 
   printf '%s\t%s\t%s %s\t%s\n' "$t" "$w" "$result" "$cpu" "$first_error" >>"$RESULTS"
-  log "$t/$w: $(field "$result" rps) req/s, p50 $(field "$result" p50_ms) ms, p99 $(field "$result" p99_ms) ms, non-2xx $(field "$result" non2xx), $cpu"
+  log "$t/$w: $(field "$result" rps_2xx) req/s (2xx), p50 $(field "$result" p50_ms) ms, p99 $(field "$result" p99_ms) ms, non-2xx $(field "$result" non2xx), $cpu"
 }
 
 # field "k=v k=v ..." KEY
@@ -385,6 +413,12 @@ field() {
 }
 
 # ---------------------------------------------------------------------------------------------
+idle_busy=$(machine_busy_over 2)
+if awk -v b="$idle_busy" 'BEGIN { exit !(b > 0.25) }'; then
+  log "WARNING: the machine is not idle: $idle_busy cores busy before starting; other processes"
+  log "WARNING: compete with the servers and wrk, so the numbers will be low and noisy."
+fi
+
 start_coffer
 (( coffer_only )) || start_barbican
 
@@ -416,24 +450,28 @@ errors_of() { # non-2xx plus socket-level errors, e.g. "0" or "5xx:12 4xx:0 sock
 commit=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
 echo
 echo "Coffer benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $NCPU cores, commit $commit"
+echo "machine busy before the run (2 s sample, nothing of ours running): $idle_busy cores"
 echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}') -t $threads -c $connections, ${duration}s measured after ${warmup}s warm-up per workload"
 echo "Coffer: release build, SQLite WAL + synchronous=FULL, software AES-GCM, 2 HTTP workers (default)"
 (( coffer_only )) || echo "Barbican 23.0.0: gunicorn 23.0.0, $NCPU sync workers, SQLite, store_crypto + simple_crypto"
 echo
 
+echo "req/s counts 2xx responses only; errors = non-2xx responses and socket errors (connect,"
+echo "read, write, timeout), which are not in req/s. Latencies are over all responses."
+echo
 if (( coffer_only )); then
   printf '%-13s | %12s | %-18s | %s\n' workload "Coffer req/s" "p50 / p99 ms" "errors"
   printf '%s\n' "--------------+--------------+--------------------+-------"
   for w in "${workloads[@]}"; do
-    printf '%-13s | %12s | %-18s | %s\n' "$w" "$(get coffer "$w" rps)" \
+    printf '%-13s | %12s | %-18s | %s\n' "$w" "$(get coffer "$w" rps_2xx)" \
       "$(get coffer "$w" p50_ms) / $(get coffer "$w" p99_ms)" "$(errors_of coffer "$w")"
   done
 else
-  printf '%-13s | %12s | %14s | %8s | %-20s | %-20s | %-8s | %s\n' workload "Coffer req/s" \
+  printf '%-13s | %12s | %14s | %8s | %-20s | %-20s | %-13s | %s\n' workload "Coffer req/s" \
     "Barbican req/s" "ratio" "Coffer p50/p99 ms" "Barbican p50/p99 ms" "Coffer errors" "Barbican errors"
   printf '%s\n' "--------------+--------------+----------------+----------+----------------------+----------------------+---------------+----------------"
   for w in "${workloads[@]}"; do
-    c=$(get coffer "$w" rps); b=$(get barbican "$w" rps)
+    c=$(get coffer "$w" rps_2xx); b=$(get barbican "$w" rps_2xx)
     ratio=$(awk -v c="$c" -v b="$b" 'BEGIN { if (b + 0 > 0) printf "%.1fx", c / b; else print "-" }')
     printf '%-13s | %12s | %14s | %8s | %-20s | %-20s | %-13s | %s\n' "$w" "$c" "$b" "$ratio" \
       "$(get coffer "$w" p50_ms) / $(get coffer "$w" p99_ms)" \
@@ -443,12 +481,14 @@ else
 fi
 
 echo
-echo "CPU during the measured runs ($NCPU cores; 'other' is mostly wrk itself):"
-printf '%-13s | %-8s | %12s | %13s | %8s\n' workload target "server cores" "machine cores" "iowait %"
-printf '%s\n' "--------------+----------+--------------+---------------+---------"
+echo "CPU during the measured runs, in cores (of $NCPU); 'other' = machine busy - server - wrk"
+echo "(kernel threads, anything else running on the machine); iowait in % of all CPU time:"
+printf '%-13s | %-8s | %6s | %6s | %6s | %12s | %8s\n' workload target server wrk other "machine busy" "iowait %"
+printf '%s\n' "--------------+----------+--------+--------+--------+--------------+---------"
 for w in "${workloads[@]}"; do
   for t in "${TARGETS[@]}"; do
-    printf '%-13s | %-8s | %12s | %13s | %8s\n' "$w" "$t" "$(get "$t" "$w" server_cores)" \
+    printf '%-13s | %-8s | %6s | %6s | %6s | %12s | %8s\n' "$w" "$t" \
+      "$(get "$t" "$w" server_cores)" "$(get "$t" "$w" wrk_cores)" "$(get "$t" "$w" other_cores)" \
       "$(get "$t" "$w" machine_cores)" "$(get "$t" "$w" iowait_pct)"
   done
 done

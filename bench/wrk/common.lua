@@ -6,7 +6,7 @@
 --
 -- Every response whose status is not 2xx is counted per thread (by class, plus the first
 -- status line and body seen), and done() prints one machine-readable line:
---   RESULT requests=.. duration_s=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. mean_ms=..
+--   RESULT requests=.. duration_s=.. rps=.. rps_2xx=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. mean_ms=..
 --          non2xx=.. s3xx=.. s4xx=.. s5xx=.. other=.. connect=.. read=.. write=.. timeout=..
 --   FIRST_ERROR <status> <first 300 bytes of the body>     (only when non2xx > 0)
 
@@ -113,9 +113,9 @@ function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   local e = summary.errors
   io.write(string.format(
-    "RESULT requests=%d duration_s=%.3f rps=%.1f p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s mean_ms=%s "
+    "RESULT requests=%d duration_s=%.3f rps=%.1f rps_2xx=%.1f p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s mean_ms=%s "
       .. "non2xx=%d s3xx=%d s4xx=%d s5xx=%d other=%d connect=%d read=%d write=%d timeout=%d\n",
-    summary.requests, secs, summary.requests / secs,
+    summary.requests, secs, summary.requests / secs, (summary.requests - bad) / secs,
     ms(latency:percentile(50)), ms(latency:percentile(90)), ms(latency:percentile(99)),
     ms(latency.max), ms(latency.mean),
     bad, c3, c4, c5, co, e.connect, e.read, e.write, e.timeout))
