@@ -2,7 +2,7 @@
 # Benchmark Coffer against a reference OpenStack Barbican 23.0.0 on this machine (loopback only).
 #
 # Usage: bench/run.sh [--coffer-only] [--duration SECS] [--connections N]
-#                     [--threads N] [--warmup SECS] [--workloads LIST] [--keep]
+#                     [--threads N] [--warmup SECS] [--workloads LIST] [--keep] [--no-build]
 #
 #   --coffer-only     measure Coffer alone (no Barbican venv, no ratios)
 #   --duration SECS   measured seconds per workload and target (default 10)
@@ -13,6 +13,7 @@
 #                     (default: all four, in that order; create runs last so that the read
 #                     workloads see a small database)
 #   --keep            keep the temp dir (logs, databases, raw wrk output) after success
+#   --no-build        use the Coffer binary already built instead of running cargo build
 #
 # Workloads (same requests, same wrk settings for both targets):
 #   create        POST /v1/secrets, 32-byte base64 octet-stream payload (durable write)
@@ -22,8 +23,9 @@
 # Each read workload first seeds 100 secrets into a project of its own; get-payload and
 # get-metadata read those 100 round-robin, list always asks for the first page of that project.
 #
-# Environment: TMPDIR (where the temp dir goes), CARGO (default cargo), PYTHON (for the
-# Barbican venv, default python3.11), XDG_CACHE_HOME (venv cache location).
+# Environment: TMPDIR (where the temp dir, with Coffer's database, goes), CARGO (default cargo),
+# CARGO_TARGET_DIR (honoured when locating the built binary), PYTHON (for the Barbican venv,
+# default python3.11), XDG_CACHE_HOME (venv cache location).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,6 +42,7 @@ connections=32
 threads=2
 warmup=3
 keep=0
+build=1
 workloads=("${ALL_WORKLOADS[@]}")
 
 die() {
@@ -62,7 +65,8 @@ while [[ $# -gt 0 ]]; do
     --warmup) warmup=${2:-}; shift 2 || die "--warmup needs a value" ;;
     --workloads) IFS=, read -r -a workloads <<<"${2:-}"; shift 2 || die "--workloads needs a value" ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-build) build=0; shift ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (try --help)" ;;
   esac
 done
@@ -90,6 +94,7 @@ NCPU=$(nproc)
 # ---------------------------------------------------------------------------------------------
 # Process bookkeeping: everything we start is stopped by PID on exit, success or not.
 declare -a STARTED_PIDS=()
+WRK_PID=""  # the wrk run in progress, if any
 
 alive() {
   local pid=$1 state
@@ -122,6 +127,7 @@ cleanup() {
       STARTED_PIDS+=("$pid")
     fi
   fi
+  [[ -n "$WRK_PID" ]] && stop_pid "$WRK_PID"
   for pid in "${STARTED_PIDS[@]}"; do
     stop_pid "$pid"
   done
@@ -174,10 +180,16 @@ TARGETS=(coffer)
 (( coffer_only )) || TARGETS+=(barbican)
 
 start_coffer() {
-  log "building Coffer (cargo build --release --bin coffer)"
-  (cd "$ROOT" && "${CARGO:-cargo}" build --release --bin coffer) >"$WORK/cargo-build.log" 2>&1 ||
-    { tail -n 40 "$WORK/cargo-build.log" >&2; die "cargo build failed"; }
-  local port data
+  if (( build )); then
+    log "building Coffer (cargo build --release --bin coffer)"
+    (cd "$ROOT" && "${CARGO:-cargo}" build --release --bin coffer) >"$WORK/cargo-build.log" 2>&1 ||
+      { tail -n 40 "$WORK/cargo-build.log" >&2; die "cargo build failed"; }
+  fi
+  local port data target bin
+  target=${CARGO_TARGET_DIR:-target}
+  [[ "$target" == /* ]] || target="$ROOT/$target"
+  bin="$target/release/coffer"
+  [[ -x "$bin" ]] || die "no Coffer binary at $bin after the build"
   port=$(free_port)
   data="$WORK/coffer-data"
   mkdir -p "$data"
@@ -186,7 +198,7 @@ start_coffer() {
       COFFER__SERVER__BIND="127.0.0.1:$port" \
       COFFER__SERVER__DATA_DIR="$data" \
       COFFER__DATABASE__URL="sqlite://$data/coffer.db" \
-      "$ROOT/target/release/coffer" serve) </dev/null >"$WORK/coffer.log" 2>&1 &
+      "$bin" serve) </dev/null >"$WORK/coffer.log" 2>&1 &
   PID[coffer]=$!
   STARTED_PIDS+=("${PID[coffer]}")
   URL[coffer]="http://127.0.0.1:$port"
@@ -336,6 +348,19 @@ machine_busy_over() {
     t = y[3] - x[3]; printf "%.2f", (t > 0) ? (y[1] - x[1]) / t * n : 0 }'
 }
 
+# run_wrk OUTFILE LIMIT_SECS WRK_ARGS...: wrk in the background and `wait` for it, so that a
+# SIGTERM/SIGINT to this script is handled at once (bash runs traps only between foreground
+# commands) and cleanup can stop wrk too.
+run_wrk() {
+  local out=$1 limit=$2 rc=0
+  shift 2
+  timeout "$limit" wrk "$@" >"$out" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || rc=$?
+  WRK_PID=""
+  return "$rc"
+}
+
 # ---------------------------------------------------------------------------------------------
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
@@ -361,8 +386,8 @@ measure() {
   local wrk_opts=(-t "$threads" -c "$connections" --timeout 10s -s "$script")
   if (( warmup > 0 )); then
     log "$t/$w: warm-up ${warmup}s"
-    timeout $((warmup + 60)) wrk "${wrk_opts[@]}" -d "${warmup}s" "$base" -- "${args[@]}" \
-      >"$WORK/$t-$w.warmup.out" 2>&1 ||
+    run_wrk "$WORK/$t-$w.warmup.out" $((warmup + 60)) "${wrk_opts[@]}" -d "${warmup}s" "$base" \
+      -- "${args[@]}" ||
       { cat "$WORK/$t-$w.warmup.out" >&2; check_alive "$t"; die "$t/$w: wrk warm-up failed"; }
     check_alive "$t"
   fi
@@ -370,8 +395,8 @@ measure() {
   log "$t/$w: measuring ${duration}s (-c $connections -t $threads)"
   local p0 m0 s0 c0 p1 m1 s1 c1
   p0=$(proc_ticks "${PID[$t]}"); m0=$(machine_ticks); s0=$(now_s); times >"$WORK/times.0"
-  timeout $((duration + 60)) wrk "${wrk_opts[@]}" -d "${duration}s" "$base" -- "${args[@]}" \
-    >"$WORK/$t-$w.out" 2>&1 ||
+  run_wrk "$WORK/$t-$w.out" $((duration + 60)) "${wrk_opts[@]}" -d "${duration}s" "$base" \
+    -- "${args[@]}" ||
     { cat "$WORK/$t-$w.out" >&2; check_alive "$t"; die "$t/$w: wrk failed"; }
   times >"$WORK/times.1"
   p1=$(proc_ticks "${PID[$t]}"); m1=$(machine_ticks); s1=$(now_s)
@@ -492,6 +517,15 @@ for w in "${workloads[@]}"; do
       "$(get "$t" "$w" machine_cores)" "$(get "$t" "$w" iowait_pct)"
   done
 done
+
+noisy=$(awk -F'\t' '{ if (match($3, /other_cores=[0-9.]+/)) { v = substr($3, RSTART + 12, RLENGTH - 12);
+    if (v + 0 > 0.25) printf "  %s/%s: %s cores\n", $1, $2, v } }' "$RESULTS")
+if [[ -n "$noisy" ]]; then
+  echo
+  echo "WARNING: something else used the CPU during these runs ('other' > 0.25 cores);"
+  echo "their numbers are low and should be measured again on an idle machine:"
+  echo "$noisy"
+fi
 
 if awk -F'\t' '$4 != "" {found = 1} END {exit !found}' "$RESULTS"; then
   echo

@@ -8,6 +8,7 @@ not depend on an empty database, on each other, or on the order they run in.
 import json
 import os
 import re
+import time
 import uuid
 
 import pytest
@@ -30,6 +31,26 @@ METADATA_KEYS = [
     "secret_ref",
 ]
 METADATA_KEYS_NO_PAYLOAD = [k for k in METADATA_KEYS if k != "content_types"]
+# With microversion 1.1 and later (and in secret-consumer responses), the
+# secret metadata has "consumers" right after "creator_id".
+METADATA_KEYS_WITH_CONSUMERS = (
+    METADATA_KEYS[:METADATA_KEYS.index("creator_id") + 1] + ["consumers"]
+    + METADATA_KEYS[METADATA_KEYS.index("creator_id") + 1:])
+
+# A container, in the order Barbican serializes it.
+CONTAINER_KEYS = [
+    "created", "updated", "status", "name", "type", "creator_id",
+    "secret_refs", "consumers", "container_ref",
+]
+
+# The roles of Barbican's legacy policy. "reader" is a role outside them.
+SERVICE_ADMIN = "key-manager:service-admin"
+
+JSON_ONLY = ("Unexpected content type. Expected content types are: "
+             "['application/json']")
+
+ORDER_POLL_INTERVAL = 0.1  # seconds
+ORDER_POLL_TIMEOUT = 30.0  # seconds
 
 # HTTP reason phrases as Barbican (webob) writes them in the "title" field.
 REASONS = {
@@ -167,6 +188,13 @@ def schema_error(reason, prop):
             "Invalid property: '%s'" % (reason, prop))
 
 
+def schema_msg(schema, reason, prop):
+    """Barbican's schema error for any validator (``schema_error`` is the
+    one for 'Secret')."""
+    return ("Provided object does not match schema '%s': %s. "
+            "Invalid property: '%s'" % (schema, reason, prop))
+
+
 # ---------------------------------------------------------------------------
 # The HTTP client used by the tests
 # ---------------------------------------------------------------------------
@@ -228,6 +256,12 @@ class Api:
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def secret_ref(self, secret_id):
+        return "%s/v1/secrets/%s" % (self.base, secret_id)
+
     # -- secrets ----------------------------------------------------------
 
     def create_secret(self, body=None, **kw):
@@ -251,9 +285,67 @@ class Api:
         assert_status(resp, 200)
         return resp.content
 
+    # -- containers -------------------------------------------------------
+
+    def create_container(self, body=None, **kw):
+        """POST a container, insist on 201, return (id, container_ref)."""
+        if body is None:
+            body = {"type": "generic", "name": "c"}
+        resp = self.post("/v1/containers", json_body=body, **kw)
+        assert_status(resp, 201)
+        ref = parse_json(resp)["container_ref"]
+        return ref.rsplit("/", 1)[1], ref
+
+    def container(self, container_id, **kw):
+        resp = self.get("/v1/containers/%s" % container_id, **kw)
+        assert_status(resp, 200)
+        return parse_json(resp)
+
+    # -- orders -----------------------------------------------------------
+
+    def create_order(self, body, **kw):
+        """POST an order, insist on 202, return (id, order_ref)."""
+        resp = self.post("/v1/orders", json_body=body, **kw)
+        assert_status(resp, 202)
+        ref = parse_json(resp)["order_ref"]
+        return ref.rsplit("/", 1)[1], ref
+
+    def wait_order(self, order_id, **kw):
+        """Poll an order until it is ACTIVE or ERROR; return its body.
+
+        Barbican (``[queue] enable = False``) finishes an order before
+        answering the POST; Coffer hands it to a worker, so the first GET may
+        still say PENDING.
+        """
+        deadline = time.monotonic() + ORDER_POLL_TIMEOUT
+        while True:
+            resp = self.get("/v1/orders/%s" % order_id, **kw)
+            assert_status(resp, 200)
+            body = parse_json(resp)
+            if body["status"] in ("ACTIVE", "ERROR"):
+                return body
+            assert body["status"] == "PENDING", body
+            if time.monotonic() > deadline:
+                raise AssertionError("order %s still %s after %.0f s"
+                                     % (order_id, body["status"],
+                                        ORDER_POLL_TIMEOUT))
+            time.sleep(ORDER_POLL_INTERVAL)
+
+    def order_to_active(self, body, **kw):
+        """Submit an order and wait for it; insist on ACTIVE."""
+        oid, _ = self.create_order(body, **kw)
+        done = self.wait_order(oid, **kw)
+        assert done["status"] == "ACTIVE", done
+        return oid, done
+
 
 def new_project_id():
     return "ft-" + uuid.uuid4().hex
+
+
+def new_user_id():
+    """A user id nobody else has used (ACL user lists are global)."""
+    return "ft-user-" + uuid.uuid4().hex
 
 
 # ---------------------------------------------------------------------------

@@ -109,8 +109,6 @@ def test_delete(api, role):
         assert_status(api.get("/v1/secrets/%s" % sid), 200)
 
 
-@pytest.mark.skip(reason="needs the ACL endpoints (issue 3); the rule itself is "
-                         "unit-tested in src/policy.rs")
 def test_creator_cannot_delete_others_private_secret(api):
     sid, _ = api.create_secret(user="the-owner")
     resp = api.put("/v1/secrets/%s/acl" % sid,

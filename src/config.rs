@@ -22,6 +22,9 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     pub plugins: PluginSettings,
     pub auth: AuthSettings,
+    pub policy: PolicySettings,
+    pub quotas: QuotaSettings,
+    pub orders: OrderSettings,
     pub logging: LoggingSettings,
     /// Named secret stores. Empty means one store, `software` = store_crypto + simple_crypto.
     #[serde(default)]
@@ -106,6 +109,44 @@ pub struct AuthSettings {
     pub plugin_settings: BTreeMap<String, serde_json::Value>,
 }
 
+/// `[policy]`: the authorization rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// A YAML or JSON file of `rule name: check string` overriding the built-in rules
+    /// (Barbican's policy.yaml syntax).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// `[quotas]`: default quotas per project (-1 unlimited, 0 disabled).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    pub secrets: i32,
+    pub orders: i32,
+    pub containers: i32,
+    pub consumers: i32,
+    pub cas: i32,
+}
+
+/// `[orders]`: the key-generation workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSettings {
+    /// Worker threads generating keys.
+    pub workers: usize,
+    /// How long a worker owns an order before another may take it over (a dead worker's
+    /// orders are retried after this).
+    pub lease_seconds: u64,
+    /// How long `POST /v1/orders` waits for the order to finish before answering 202 anyway.
+    pub inline_wait_ms: u64,
+    /// How often workers look for orders left PENDING (after a restart or a dead worker).
+    pub poll_seconds: u64,
+    /// Attempts before an order that keeps failing is marked ERROR.
+    pub max_attempts: i32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingSettings {
@@ -158,6 +199,22 @@ allow_out_of_tree = false
 [auth]
 mode = "trusted_headers"
 trust_headers_on_public_bind = false
+
+[policy]
+
+[quotas]
+secrets = -1
+orders = -1
+containers = -1
+consumers = -1
+cas = -1
+
+[orders]
+workers = 2
+lease_seconds = 300
+inline_wait_ms = 5000
+poll_seconds = 10
+max_attempts = 3
 
 [logging]
 level = "info"
@@ -226,6 +283,14 @@ impl Settings {
         if self.secrets.default_limit_paging < 1 || self.secrets.max_limit_paging < 1 {
             bail!("secrets.default_limit_paging and secrets.max_limit_paging must be at least 1");
         }
+        if self.orders.workers == 0
+            || self.orders.lease_seconds == 0
+            || self.orders.max_attempts < 1
+        {
+            bail!(
+                "orders.workers, orders.lease_seconds and orders.max_attempts must be at least 1"
+            );
+        }
         if !matches!(self.logging.format.as_str(), "text" | "json") {
             bail!("logging.format must be \"text\" or \"json\"");
         }
@@ -238,6 +303,12 @@ impl Settings {
             .bind
             .parse()
             .with_context(|| format!("server.bind {:?} is not an address:port", self.server.bind))
+    }
+
+    /// Whether stores are configured explicitly (which enables the `/v1/secret-stores` API, as
+    /// Barbican's `enable_multiple_secret_stores` does).
+    pub fn multiple_stores_enabled(&self) -> bool {
+        !self.stores.is_empty()
     }
 
     /// The configured stores, or the default single store when none is configured.

@@ -11,6 +11,10 @@ use crate::api::{self, AppState, HostHref};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::plugins;
+use crate::policy::Policy;
+use crate::service::keks::KekCache;
+use crate::service::orders::{self, OrderQueue};
+use crate::service::stores::StoreDirectory;
 use crate::service::{Limits, Services};
 
 /// A started server.
@@ -37,9 +41,11 @@ pub fn check_exposure(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Open and migrate the database, load the plugins: everything but the socket.
-pub fn prepare(settings: &Settings) -> anyhow::Result<Services> {
+/// Open and migrate the database, load the plugins and the policy, start the order workers:
+/// everything but the socket.
+pub fn prepare(settings: &Settings) -> anyhow::Result<Arc<Services>> {
     check_exposure(settings)?;
+    let policy = Policy::load(settings.policy.file.as_deref())?;
     let plugins = plugins::load(settings)?;
     let db = Db::open(&settings.database).context("opening the database")?;
     let applied = db
@@ -48,21 +54,30 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<Services> {
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "database migrated");
     }
-    Ok(Services::new(
+    let stores = StoreDirectory::sync(&db, &plugins, settings.multiple_stores_enabled())
+        .context("recording the configured secret stores")?;
+    let services = Arc::new(Services {
         db,
-        plugins,
-        Limits {
+        plugins: Arc::new(plugins),
+        keks: KekCache::new(100_000),
+        limits: Limits {
             max_payload_bytes: settings.secrets.max_payload_bytes,
             default_limit_paging: settings.secrets.default_limit_paging,
             max_limit_paging: settings.secrets.max_limit_paging,
         },
-    ))
+        policy,
+        quota_defaults: settings.quotas,
+        stores,
+        orders: OrderQueue::new(settings.orders.clone()),
+    });
+    orders::start_workers(&services);
+    Ok(services)
 }
 
 /// Bind and start serving (call inside an actix/tokio runtime); the returned server future
 /// runs until stopped.
 pub fn start(settings: &Settings) -> anyhow::Result<Running> {
-    let services = Arc::new(prepare(settings)?);
+    let services = prepare(settings)?;
     let listener = std::net::TcpListener::bind(settings.bind_addr()?)
         .with_context(|| format!("binding {}", settings.server.bind))?;
     let addr = listener.local_addr()?;

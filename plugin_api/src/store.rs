@@ -60,7 +60,8 @@ pub struct StoreContext<'a> {
 pub struct KeyPairTargets<'a> {
     pub private_key: StoreContext<'a>,
     pub public_key: StoreContext<'a>,
-    /// Present when the spec carries a passphrase, which is stored as a third secret.
+    /// Where to store the spec's passphrase as a third secret; `None` when the caller keeps
+    /// it elsewhere (or there is none).
     pub passphrase: Option<StoreContext<'a>>,
 }
 

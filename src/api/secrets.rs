@@ -14,8 +14,8 @@ use super::views::{secret_ref, SecretList, SecretRefBody, SecretView};
 use super::{blocking, read_body, request_media_type, AppState};
 use crate::db::secrets::{DateOp, SecretQuery, SortKey};
 use crate::error::ApiError;
-use crate::policy::Action;
-use crate::service::secrets::{authorize, ops, Payload};
+use crate::service::secrets::{ops, Payload};
+use crate::service::Services;
 use crate::timefmt;
 
 /// Create a secret, with its payload (one step) or metadata only (two step).
@@ -37,7 +37,9 @@ pub async fn create(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&caller.0, Action::SecretsCreate, None, ops::CREATE)?;
+    state
+        .services
+        .authorize_collection(&caller.0, "secrets:post", ops::CREATE)?;
     if request_media_type(&req) != "application/json" {
         return Err(ApiError::unsupported_media_type(&["application/json"]));
     }
@@ -161,7 +163,9 @@ pub async fn list(
     version: ApiVersion,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&caller.0, Action::SecretsList, None, ops::LIST)?;
+    state
+        .services
+        .authorize_collection(&caller.0, "secrets:get", ops::LIST)?;
     let pairs = query_pairs(req.query_string());
     let limits = &state.services.limits;
     let (offset, limit) = paging::clean_paging(
@@ -170,21 +174,25 @@ pub async fn list(
         limits.default_limit_paging,
         limits.max_limit_paging,
     );
-    let mut query = SecretQuery {
-        project_id: caller.0.project_id.clone(),
-        // Barbican unquotes the (already decoded) name once more.
-        name: non_empty(param(&pairs, "name")).map(|n| paging::unquote_plus(&n)),
-        algorithm: non_empty(param(&pairs, "alg")),
-        mode: non_empty(param(&pairs, "mode")),
-        bit_length: param(&pairs, "bits")
-            .and_then(paging::py_int)
-            .filter(|b| *b > 0)
-            .and_then(|b| i32::try_from(b).ok()),
-        secret_type: non_empty(param(&pairs, "secret_type")),
-        offset,
-        limit,
-        ..SecretQuery::default()
-    };
+    let mut query =
+        SecretQuery {
+            project_id: caller.0.project_id.clone(),
+            // Barbican unquotes the (already decoded) name once more.
+            name: non_empty(param(&pairs, "name")).map(|n| paging::unquote_plus(&n)),
+            algorithm: non_empty(param(&pairs, "alg")),
+            mode: non_empty(param(&pairs, "mode")),
+            bit_length: param(&pairs, "bits")
+                .and_then(paging::py_int)
+                .filter(|b| *b > 0)
+                .and_then(|b| i32::try_from(b).ok()),
+            secret_type: non_empty(param(&pairs, "secret_type")),
+            acl_user: caller.0.user_id.clone().filter(|_| {
+                param(&pairs, "acl_only").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            }),
+            offset,
+            limit,
+            ..SecretQuery::default()
+        };
     for (name, slot) in [
         ("created", &mut query.created),
         ("updated", &mut query.updated),
@@ -198,9 +206,19 @@ pub async fn list(
         query.sort = parse_sort(sort)?;
     }
     let services = state.services.clone();
-    let (rows, total) = blocking(ops::LIST, move || services.list_secrets(&query)).await?;
-    let href = state.href(&req);
     let with_consumers = version.0.has_consumers();
+    let (rows, total, consumers) = blocking(ops::LIST, move || {
+        let (rows, total) = services.list_secrets(&query)?;
+        let consumers = if with_consumers && !rows.is_empty() {
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            services.consumers_of_secrets(&ids, ops::LIST)?
+        } else {
+            Vec::new()
+        };
+        Ok((rows, total, consumers))
+    })
+    .await?;
+    let href = state.href(&req);
     let (previous, next) = if rows.is_empty() {
         (None, None)
     } else {
@@ -216,13 +234,47 @@ pub async fn list(
     let body = SecretList {
         secrets: rows
             .iter()
-            .map(|r| SecretView::new(r, &href, with_consumers))
+            .map(|r| SecretView::new(r, &href, consumer_refs(with_consumers, &consumers, &r.id)))
             .collect(),
         previous,
         next,
         total,
     };
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The `consumers` of one secret among `all`, when the microversion shows them.
+fn consumer_refs(
+    show: bool,
+    all: &[crate::db::consumers::SecretConsumerRow],
+    secret_id: &str,
+) -> Option<Vec<super::views::SecretConsumerRef>> {
+    show.then(|| {
+        all.iter()
+            .filter(|c| c.secret_id == secret_id)
+            .map(Into::into)
+            .collect()
+    })
+}
+
+/// A secret's metadata view, with its consumers when `with_consumers` (blocking).
+pub fn secret_view(
+    services: &Services,
+    row: &crate::db::secrets::SecretRow,
+    href: &str,
+    with_consumers: bool,
+    operation: &str,
+) -> Result<SecretView, ApiError> {
+    let consumers = if with_consumers {
+        services.consumers_of_secrets(std::slice::from_ref(&row.id), operation)?
+    } else {
+        Vec::new()
+    };
+    Ok(SecretView::new(
+        row,
+        href,
+        consumer_refs(with_consumers, &consumers, &row.id),
+    ))
 }
 
 /// Whether an `Accept` header asks for JSON metadata rather than the (legacy) payload.
@@ -275,12 +327,8 @@ async fn payload_response(
     let services = state.services.clone();
     let (content_type, is_text, bytes): (&'static str, bool, SecretBytes) =
         blocking(operation, move || {
-            let row = services.authorized_secret(
-                &caller.0,
-                &secret_id,
-                Action::SecretDecrypt,
-                operation,
-            )?;
+            let row =
+                services.authorized_secret(&caller.0, &secret_id, "secret:decrypt", operation)?;
             if !row.has_payload() {
                 return Err(ApiError::not_found(
                     "Not Found. Sorry but your secret has no payload.",
@@ -325,15 +373,17 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let secret_id = path.into_inner();
     let accept = accept_header(&req);
+    let href = state.href(&req);
     if !wants_json(accept.as_deref()) {
         return payload_response(&state, caller, secret_id, accept, ops::GET).await;
     }
     let services = state.services.clone();
-    let row = blocking(ops::GET, move || {
-        services.authorized_secret(&caller.0, &secret_id, Action::SecretRead, ops::GET)
+    let with_consumers = version.0.has_consumers();
+    let view = blocking(ops::GET, move || {
+        let row = services.authorized_secret(&caller.0, &secret_id, "secret:get", ops::GET)?;
+        secret_view(&services, &row, &href, with_consumers, ops::GET)
     })
     .await?;
-    let view = SecretView::new(&row, &state.href(&req), version.0.has_consumers());
     Ok(json_response(StatusCode::OK, &view))
 }
 
@@ -434,7 +484,7 @@ pub async fn put_payload(
     let secret_id = path.into_inner();
     let services = state.services.clone();
     let row = blocking(ops::UPDATE, move || {
-        services.authorized_secret(&caller.0, &secret_id, Action::SecretPut, ops::UPDATE)
+        services.authorized_secret(&caller.0, &secret_id, "secret:put", ops::UPDATE)
     })
     .await?;
     let media_type = request_media_type(&req);
@@ -498,19 +548,20 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let secret_id = path.into_inner();
-    if version.0.guards_consumed_deletes() {
-        // `force` (strict boolean) overrides the refusal to delete a consumed secret; secret
-        // consumers are not stored by this version, so only its syntax matters here.
+    // From 1.2 a consumed secret is only deleted with `force` (a strict boolean).
+    let guard = version.0.guards_consumed_deletes();
+    let mut force = false;
+    if guard {
         let pairs = query_pairs(req.query_string());
-        if let Some(force) = param(&pairs, "force") {
-            paging::strict_bool(force).ok_or_else(bad_query)?;
+        if let Some(f) = param(&pairs, "force") {
+            force = paging::strict_bool(f).ok_or_else(bad_query)?;
         }
     }
     let services = state.services.clone();
     blocking(ops::DELETE, move || {
         let row =
-            services.authorized_secret(&caller.0, &secret_id, Action::SecretDelete, ops::DELETE)?;
-        services.delete_secret(&row)
+            services.authorized_secret(&caller.0, &secret_id, "secret:delete", ops::DELETE)?;
+        services.delete_secret(&row, guard, force)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

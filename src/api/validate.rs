@@ -1,18 +1,24 @@
-//! Validation of request bodies, with Barbican's messages.
-//!
-//! Barbican validates with JSON Schema and reports the first violation as
-//! `Provided object does not match schema '<Schema>': <reason>. Invalid property: '<prop>'`,
-//! where `<reason>` is the jsonschema message (quoting the value with Python's `repr`). String
-//! values are stripped of surrounding whitespace before validation.
+//! Validation of request bodies, with Barbican's rules and messages (see `schema.rs` for how
+//! the reported error is chosen). String values are stripped of surrounding whitespace before
+//! validation, as Barbican does.
 
+use actix_web::http::StatusCode;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
+use plugin_api::{KeySpec, SecretType};
 use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::json::py_repr;
+use super::schema::{
+    as_integer, no_additional, object, property, required, required_draft3, At, Errors, Step,
+};
+use crate::db::containers::SecretRef;
 use crate::error::ApiError;
+use crate::service::acls::AclChange;
+use crate::service::containers::NewContainer;
+use crate::service::orders::NewOrder;
+use crate::service::quotas::QuotaValues;
 use crate::service::secrets::{NewSecret, Payload};
 use crate::timefmt;
 
@@ -25,7 +31,15 @@ pub const SUPPORTED_CONTENT_TYPES: [&str; 5] = [
     "application/pkcs8",
 ];
 
-const SECRET_TYPES: &str =
+const SECRET_TYPES: [&str; 6] = [
+    "symmetric",
+    "passphrase",
+    "private",
+    "public",
+    "certificate",
+    "opaque",
+];
+const SECRET_TYPES_LISTED: &str =
     "['symmetric', 'passphrase', 'private', 'public', 'certificate', 'opaque']";
 const MAX_SMALL_INT: i64 = 32767;
 
@@ -49,126 +63,6 @@ fn strip_strings(v: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(strip_strings),
         Value::Object(map) => map.values_mut().for_each(strip_strings),
         _ => {}
-    }
-}
-
-/// JSON Schema checks, one property at a time, with jsonschema's wording.
-pub struct Schema<'a> {
-    pub name: &'a str,
-    pub object: &'a Map<String, Value>,
-}
-
-/// JSON Schema's `integer`: integral numbers (not booleans).
-fn as_integer(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        }),
-        _ => None,
-    }
-}
-
-impl<'a> Schema<'a> {
-    /// The body as an object, or the schema's type error.
-    pub fn object(name: &'a str, body: &'a Value) -> Result<Schema<'a>, ApiError> {
-        match body {
-            Value::Object(object) => Ok(Schema { name, object }),
-            other => Err(ApiError::schema(
-                name,
-                &format!("{} is not of type 'object'", py_repr(other)),
-                None,
-            )),
-        }
-    }
-
-    fn fail(&self, prop: &str, reason: String) -> ApiError {
-        ApiError::schema(self.name, &reason, Some(prop))
-    }
-
-    /// A violation of an extra rule, in the same shape.
-    pub fn invalid(&self, prop: &str, reason: &str) -> ApiError {
-        self.fail(prop, reason.to_owned())
-    }
-
-    /// An optional string property (`nullable`: null allowed) of at most `max_len` characters.
-    pub fn string(
-        &self,
-        prop: &str,
-        nullable: bool,
-        max_len: Option<usize>,
-    ) -> Result<Option<&'a str>, ApiError> {
-        match self.object.get(prop) {
-            None => Ok(None),
-            Some(Value::Null) if nullable => Ok(None),
-            Some(Value::String(s)) => {
-                if max_len.is_some_and(|m| s.chars().count() > m) {
-                    return Err(self.fail(
-                        prop,
-                        format!("{} is too long", py_repr(&Value::String(s.clone()))),
-                    ));
-                }
-                Ok(Some(s.as_str()))
-            }
-            Some(other) => {
-                let types = if nullable {
-                    "'string', 'null'"
-                } else {
-                    "'string'"
-                };
-                Err(self.fail(prop, format!("{} is not of type {types}", py_repr(other))))
-            }
-        }
-    }
-
-    /// An optional string property that must be one of `allowed` (`listed`: Python's repr of
-    /// the list).
-    pub fn enumerated(
-        &self,
-        prop: &str,
-        max_len: Option<usize>,
-        allowed: &[&str],
-        listed: &str,
-    ) -> Result<Option<&'a str>, ApiError> {
-        let v = self.string(prop, false, max_len)?;
-        match v {
-            Some(s) if !allowed.contains(&s) => Err(self.fail(
-                prop,
-                format!(
-                    "{} is not one of {listed}",
-                    py_repr(&Value::String(s.to_owned()))
-                ),
-            )),
-            _ => Ok(v),
-        }
-    }
-
-    /// An optional integer property within `[min, max]`.
-    pub fn integer(&self, prop: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
-        let Some(v) = self.object.get(prop) else {
-            return Ok(None);
-        };
-        let Some(n) = as_integer(v) else {
-            return Err(self.fail(prop, format!("{} is not of type 'integer'", py_repr(v))));
-        };
-        if n < min {
-            return Err(self.fail(
-                prop,
-                format!("{} is less than the minimum of {min}", py_repr(v)),
-            ));
-        }
-        if n > max {
-            return Err(self.fail(
-                prop,
-                format!("{} is greater than the maximum of {max}", py_repr(v)),
-            ));
-        }
-        Ok(Some(n))
-    }
-
-    pub fn has(&self, prop: &str) -> bool {
-        self.object.contains_key(prop)
     }
 }
 
@@ -214,85 +108,145 @@ pub fn lenient_base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     ENGINE.decode(filtered.as_bytes()).ok().map(Zeroizing::new)
 }
 
-/// Validate a `POST /v1/secrets` body into a new secret.
-pub fn new_secret(body: &[u8], max_payload_bytes: usize) -> Result<NewSecret, ApiError> {
-    let mut value = parse_json(body)?;
-    let result = new_secret_from(&value, max_payload_bytes);
-    // The parsed payload text is plaintext: wipe it before it is freed.
-    if let Some(Value::String(text)) = value.get_mut("payload") {
-        text.zeroize();
+fn string<'v>(
+    at: Option<At<'_, 'v>>,
+    types: &[&str],
+    min: Option<usize>,
+    max: Option<usize>,
+) -> Option<&'v str> {
+    let mut at = at?;
+    if at.types(types) && at.length(min, max) {
+        at.value.as_str()
+    } else {
+        None
     }
-    result
 }
 
-fn new_secret_from(value: &Value, max_payload_bytes: usize) -> Result<NewSecret, ApiError> {
-    let s = Schema::object("Secret", value)?;
+fn enumerated<'v>(
+    at: Option<At<'_, 'v>>,
+    max: Option<usize>,
+    allowed: &[&str],
+    listed: &str,
+) -> Option<&'v str> {
+    let mut at = at?;
+    if at.types(&["string"]) && at.length(None, max) && at.one_of(allowed, listed) {
+        at.value.as_str()
+    } else {
+        None
+    }
+}
 
-    // Schema properties, in the schema's order.
-    let name = s.string("name", true, Some(255))?;
-    let algorithm = s.string("algorithm", false, Some(255))?;
-    let mode = s.string("mode", false, Some(255))?;
-    let bit_length = s.integer("bit_length", 1, MAX_SMALL_INT)?;
-    let expiration_raw = s.string("expiration", false, Some(255))?;
-    let payload = s.string("payload", false, None)?;
-    let secret_type = s.enumerated(
-        "secret_type",
+/// A secret's fields after Barbican's `NewSecretValidator` (schema, then its own rules).
+struct SecretFields<'v> {
+    name: Option<&'v str>,
+    algorithm: Option<&'v str>,
+    mode: Option<&'v str>,
+    bit_length: Option<i64>,
+    secret_type: Option<&'v str>,
+    expiration: Option<chrono::NaiveDateTime>,
+    payload: Option<Payload>,
+    transport_key_needed: Option<&'v str>,
+    transport_key_id: Option<&'v str>,
+}
+
+/// `NewSecretValidator`: `schema_name` is `Secret`, or `Secret' within 'Order` for order meta.
+fn secret_fields<'v>(
+    schema_name: &str,
+    value: &'v Value,
+    max_payload_bytes: usize,
+    in_order: bool,
+) -> Result<SecretFields<'v>, ApiError> {
+    let mut e = Errors::new(schema_name);
+    let Some(o) = object(&mut e, value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    let name = string(
+        property(&mut e, o, "name"),
+        &["string", "null"],
+        None,
+        Some(255),
+    );
+    let algorithm = string(
+        property(&mut e, o, "algorithm"),
+        &["string"],
+        None,
+        Some(255),
+    );
+    let mode = string(property(&mut e, o, "mode"), &["string"], None, Some(255));
+    let bit_length = property(&mut e, o, "bit_length").and_then(|mut at| {
+        (at.types(&["integer"]) && at.range(Some(1), Some(MAX_SMALL_INT)))
+            .then(|| as_integer(at.value))
+            .flatten()
+    });
+    let expiration_raw = string(
+        property(&mut e, o, "expiration"),
+        &["string"],
+        None,
+        Some(255),
+    );
+    let payload = string(property(&mut e, o, "payload"), &["string"], None, None);
+    let secret_type = enumerated(
+        property(&mut e, o, "secret_type"),
         Some(80),
-        &[
-            "symmetric",
-            "passphrase",
-            "private",
-            "public",
-            "certificate",
-            "opaque",
-        ],
-        SECRET_TYPES,
-    )?;
-    let content_type = s.string("payload_content_type", true, Some(255))?;
-    let encoding = s.enumerated(
-        "payload_content_encoding",
+        &SECRET_TYPES,
+        SECRET_TYPES_LISTED,
+    );
+    let content_type = string(
+        property(&mut e, o, "payload_content_type"),
+        &["string", "null"],
+        None,
+        Some(255),
+    );
+    let encoding = enumerated(
+        property(&mut e, o, "payload_content_encoding"),
         Some(255),
         &["base64"],
         "['base64']",
-    )?;
-    let transport_key_needed = s.enumerated(
-        "transport_key_needed",
+    );
+    let transport_key_needed = enumerated(
+        property(&mut e, o, "transport_key_needed"),
         None,
         &["true", "false"],
         "['true', 'false']",
-    )?;
-    let transport_key_id = s.string("transport_key_id", false, None)?;
+    );
+    let transport_key_id = string(
+        property(&mut e, o, "transport_key_id"),
+        &["string"],
+        None,
+        None,
+    );
+    e.into_result()?;
 
-    // Rules beyond the schema.
-    let expiration = match expiration_raw.filter(|e| !e.is_empty()) {
+    let invalid = |prop: &str, reason: &str| ApiError::schema(schema_name, reason, Some(prop));
+    let expiration = match expiration_raw.filter(|x| !x.is_empty()) {
         None => None,
         Some(raw) => {
             let t = timefmt::parse_isotime(raw)
-                .ok_or_else(|| s.invalid("expiration", "Invalid date for 'expiration'"))?;
+                .ok_or_else(|| invalid("expiration", "Invalid date for 'expiration'"))?;
             if t <= timefmt::now() {
-                return Err(s.invalid("expiration", "'expiration' is before current time"));
+                return Err(invalid("expiration", "'expiration' is before current time"));
             }
             Some(t)
         }
     };
-
+    let supported_list = format!(
+        "payload_content_type is not one of ['{}']",
+        SUPPORTED_CONTENT_TYPES.join("', '")
+    );
     let payload = match payload {
         Some(text) => {
             let Some(ct) = content_type else {
-                return Err(s.invalid(
+                return Err(invalid(
                     "payload_content_type",
                     "If 'payload' is supplied, 'payload_content_type' must also be supplied.",
                 ));
             };
             let normalized = normalize_content_type(ct);
             if !SUPPORTED_CONTENT_TYPES.contains(&normalized.as_str()) {
-                return Err(s.invalid(
-                    "payload_content_type",
-                    &format!(
-                        "payload_content_type is not one of ['{}']",
-                        SUPPORTED_CONTENT_TYPES.join("', '")
-                    ),
-                ));
+                return Err(invalid("payload_content_type", &supported_list));
             }
             let encoding_ok = if is_text(&normalized) {
                 encoding.is_none()
@@ -305,7 +259,7 @@ fn new_secret_from(value: &Value, max_payload_bytes: usize) -> Result<NewSecret,
                 } else {
                     "['base64', 'binary']"
                 };
-                return Err(s.invalid(
+                return Err(invalid(
                     "payload_content_encoding",
                     &format!("payload_content_encoding is not one of {supported}"),
                 ));
@@ -314,7 +268,10 @@ fn new_secret_from(value: &Value, max_payload_bytes: usize) -> Result<NewSecret,
                 return Err(ApiError::too_large());
             }
             if text.is_empty() {
-                return Err(s.invalid("payload", "If 'payload' specified, must be non empty"));
+                return Err(invalid(
+                    "payload",
+                    "If 'payload' specified, must be non empty",
+                ));
             }
             let bytes = if is_text(&normalized) {
                 Zeroizing::new(text.as_bytes().to_vec())
@@ -322,199 +279,650 @@ fn new_secret_from(value: &Value, max_payload_bytes: usize) -> Result<NewSecret,
                 lenient_base64(text)
                     .filter(|b| !b.is_empty())
                     .ok_or_else(|| {
-                        s.invalid("payload", "Invalid payload for payload_content_encoding")
+                        invalid("payload", "Invalid payload for payload_content_encoding")
                     })?
             };
-            if transport_key_id.is_some() {
-                return Err(ApiError::issue(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    crate::service::secrets::ops::CREATE,
-                    "Provided transport key was not found",
-                ));
-            }
             Some(Payload {
                 bytes,
                 content_type: normalized,
             })
         }
-        None if s.has("payload_content_type") => {
-            return Err(s.invalid(
-                "payload",
-                "payload must be provided when payload_content_type is specified",
-            ));
+        None if o.contains_key("payload_content_type") => {
+            if !in_order {
+                return Err(invalid(
+                    "payload",
+                    "payload must be provided when payload_content_type is specified",
+                ));
+            }
+            if let Some(ct) = content_type {
+                if !SUPPORTED_CONTENT_TYPES.contains(&normalize_content_type(ct).as_str()) {
+                    return Err(invalid("payload_content_type", &supported_list));
+                }
+            }
+            None
         }
         None => None,
     };
-    if transport_key_needed == Some("true") {
-        // No configured store offers transport keys.
-        return Err(ApiError::issue(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            crate::service::secrets::ops::CREATE,
-            "Secret store supported plugin not found",
-        ));
-    }
-
-    Ok(NewSecret {
-        name: name.map(str::to_owned),
-        secret_type: secret_type
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(plugin_api::SecretType::Opaque),
-        algorithm: algorithm.map(str::to_owned),
-        bit_length: bit_length.and_then(|b| i32::try_from(b).ok()),
-        mode: mode.map(str::to_owned),
+    Ok(SecretFields {
+        name,
+        algorithm,
+        mode,
+        bit_length,
+        secret_type,
         expiration,
         payload,
+        transport_key_needed,
+        transport_key_id,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Validate a `POST /v1/secrets` body into a new secret.
+pub fn new_secret(body: &[u8], max_payload_bytes: usize) -> Result<NewSecret, ApiError> {
+    let mut value = parse_json(body)?;
+    let result = new_secret_from(&value, max_payload_bytes);
+    // The parsed payload text is plaintext: wipe it before it is freed.
+    if let Some(Value::String(text)) = value.get_mut("payload") {
+        text.zeroize();
+    }
+    result
+}
 
-    fn err(body: &str) -> String {
-        match new_secret(body.as_bytes(), 20000) {
-            Ok(_) => panic!("{body} must fail"),
-            Err(e) => format!("{} {}", e.status().as_u16(), e.description()),
+fn new_secret_from(value: &Value, max_payload_bytes: usize) -> Result<NewSecret, ApiError> {
+    let f = secret_fields("Secret", value, max_payload_bytes, false)?;
+    let create_issue = |reason: &str| {
+        ApiError::issue(
+            StatusCode::BAD_REQUEST,
+            crate::service::secrets::ops::CREATE,
+            reason,
+        )
+    };
+    if f.payload.is_some() && f.transport_key_id.is_some() {
+        return Err(create_issue("Provided transport key was not found"));
+    }
+    if f.transport_key_needed == Some("true") {
+        // No configured store offers transport keys.
+        return Err(create_issue("Secret store supported plugin not found"));
+    }
+    Ok(NewSecret {
+        name: f.name.map(str::to_owned),
+        secret_type: f
+            .secret_type
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(SecretType::Opaque),
+        algorithm: f.algorithm.map(str::to_owned),
+        bit_length: f.bit_length.and_then(|b| i32::try_from(b).ok()),
+        mode: f.mode.map(str::to_owned),
+        expiration: f.expiration,
+        payload: f.payload,
+    })
+}
+
+/// Validate a `POST /v1/orders` body.
+pub fn new_order(body: &[u8], max_payload_bytes: usize) -> Result<NewOrder, ApiError> {
+    let mut value = parse_json(body)?;
+    let result = new_order_from(&value, max_payload_bytes);
+    if let Some(Value::String(p)) = value.get_mut("meta").and_then(|m| m.get_mut("passphrase")) {
+        p.zeroize();
+    }
+    result
+}
+
+fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, ApiError> {
+    let mut e = Errors::new("Order");
+    let Some(o) = object(&mut e, value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    required_draft3(&mut e, o, "meta");
+    let meta =
+        property(&mut e, o, "meta").and_then(|mut at| at.types(&["object"]).then_some(at.value));
+    required_draft3(&mut e, o, "type");
+    let order_type = enumerated(
+        property(&mut e, o, "type"),
+        None,
+        &["key", "asymmetric"],
+        "['key', 'asymmetric']",
+    );
+    e.into_result()?;
+    let (Some(meta_value @ Value::Object(meta)), Some(order_type)) = (meta, order_type) else {
+        return Err(ApiError::bad_request("Malformed JSON"));
+    };
+    let order_type = order_type.to_ascii_lowercase();
+    let kind = if order_type == "key" {
+        "key"
+    } else {
+        "asymmetric key"
+    };
+    let f = secret_fields("Secret' within 'Order", meta_value, max_payload_bytes, true)?;
+    let invalid = |reason: &str| ApiError::schema("Order", reason, Some("meta"));
+    if meta.get("payload").is_some_and(|p| !p.is_null()) {
+        let which = if order_type == "key" {
+            "key"
+        } else {
+            "asymmetric"
+        };
+        return Err(invalid(&format!(
+            "'payload' not allowed for {which} type order"
+        )));
+    }
+    if f.algorithm.is_none_or(str::is_empty) {
+        return Err(invalid(&format!(
+            "'algorithm' is required field for {kind} type order"
+        )));
+    }
+    let Some(bits) = f.bit_length else {
+        return Err(invalid(&format!(
+            "'bit_length' is required field for {kind} type order"
+        )));
+    };
+    if bits % 8 != 0 {
+        return Err(ApiError::bad_request(
+            "Provided field value is not supported",
+        ));
+    }
+    let passphrase = match meta.get("passphrase") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if order_type == "asymmetric" && !p.is_empty() => {
+            Some(Zeroizing::new(p.clone()))
+        }
+        Some(Value::String(_)) if order_type == "asymmetric" => None,
+        Some(other) if order_type == "asymmetric" => {
+            return Err(ApiError::schema(
+                "Order",
+                &format!("{} is not of type 'string'", super::json::py_repr(other)),
+                Some("meta"),
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::issue(
+                StatusCode::BAD_REQUEST,
+                crate::service::orders::ops::CREATE,
+                "Generating keys encrypted with passphrases is not supported",
+            ))
+        }
+    };
+    // The meta as Barbican stores and echoes it: stripped, `name` and `expiration` normalized
+    // (appended when absent). Coffer never stores or shows the passphrase.
+    let mut stored: Map<String, Value> = meta.clone();
+    stored.remove("passphrase");
+    stored.insert(
+        "name".into(),
+        f.name.map_or(Value::Null, |n| Value::String(n.to_owned())),
+    );
+    stored.insert(
+        "expiration".into(),
+        f.expiration
+            .map_or(Value::Null, |t| Value::String(timefmt::isoformat(&t))),
+    );
+    let content_type = meta
+        .get("payload_content_type")
+        .and_then(Value::as_str)
+        .map(normalize_content_type)
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let spec = KeySpec {
+        algorithm: f.algorithm.map(str::to_owned),
+        bit_length: u32::try_from(bits).ok(),
+        mode: f.mode.map(str::to_owned),
+        passphrase,
+    };
+    Ok(NewOrder {
+        order_type,
+        meta: stored,
+        spec,
+        fields: NewSecret {
+            name: f.name.map(str::to_owned),
+            secret_type: SecretType::Symmetric,
+            algorithm: f.algorithm.map(str::to_owned),
+            bit_length: i32::try_from(bits).ok(),
+            mode: f.mode.map(str::to_owned),
+            expiration: f.expiration,
+            payload: None,
+        },
+        content_type,
+    })
+}
+
+/// Where containers' secret refs must point (Barbican refuses refs to other hosts).
+pub struct RefPolicy<'a> {
+    pub host_href: &'a str,
+}
+
+fn secret_ref_items(e: &mut Errors, items: &[Value], prop: &str) -> Vec<(Option<String>, String)> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let base = vec![Step::Key(prop.to_owned()), Step::Index(i)];
+        let Value::Object(obj) = item else {
+            e.add(
+                base,
+                format!("{} is not of type 'object'", super::json::py_repr(item)),
+                Some(prop),
+            );
+            continue;
+        };
+        if !obj.contains_key("secret_ref") {
+            e.add(
+                base.clone(),
+                "'secret_ref' is a required property".into(),
+                Some(prop),
+            );
+        }
+        let name = obj.get("name").and_then(|v| {
+            let mut path = base.clone();
+            path.push(Step::Key("name".into()));
+            let mut at = At {
+                errors: e,
+                path,
+                property: Some(prop.to_owned()),
+                value: v,
+            };
+            (at.types(&["string", "null"]) && at.length(None, Some(255)))
+                .then(|| v.as_str().map(str::to_owned))
+                .flatten()
+        });
+        let secret_ref = obj.get("secret_ref").and_then(|v| {
+            let mut path = base.clone();
+            path.push(Step::Key("secret_ref".into()));
+            let mut at = At {
+                errors: e,
+                path,
+                property: Some(prop.to_owned()),
+                value: v,
+            };
+            (at.types(&["string"]) && at.length(Some(1), None))
+                .then(|| v.as_str().map(str::to_owned))
+                .flatten()
+        });
+        if let Some(r) = secret_ref {
+            out.push((name, r));
         }
     }
-
-    const P: &str = "400 Provided object does not match schema 'Secret': ";
-
-    #[test]
-    fn barbicans_messages() {
-        assert_eq!(err("{not json"), "400 Malformed JSON");
-        assert_eq!(
-            err("[1, 2]"),
-            format!("{P}[1, 2] is not of type 'object'. Invalid property: 'None'")
-        );
-        assert_eq!(
-            err(r#"{"payload": "hello"}"#),
-            format!("{P}If 'payload' is supplied, 'payload_content_type' must also be supplied.. Invalid property: 'payload_content_type'")
-        );
-        assert_eq!(
-            err(r#"{"payload": "hello", "payload_content_type": "application/octet-stream"}"#),
-            format!("{P}payload_content_encoding is not one of ['base64', 'binary']. Invalid property: 'payload_content_encoding'")
-        );
-        assert_eq!(
-            err(
-                r#"{"payload": "%%%notbase64", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"}"#
-            ),
-            format!("{P}Invalid payload for payload_content_encoding. Invalid property: 'payload'")
-        );
-        assert_eq!(
-            err(r#"{"payload": "x", "payload_content_type": "text/html"}"#),
-            format!("{P}payload_content_type is not one of ['text/plain', 'text/plain;charset=utf-8', 'text/plain; charset=utf-8', 'application/octet-stream', 'application/pkcs8']. Invalid property: 'payload_content_type'")
-        );
-        assert_eq!(
-            err(r#"{"payload": "  ", "payload_content_type": "text/plain"}"#),
-            format!("{P}If 'payload' specified, must be non empty. Invalid property: 'payload'")
-        );
-        assert_eq!(
-            err(
-                r#"{"secret_type": "bogus", "payload": "x", "payload_content_type": "text/plain"}"#
-            ),
-            format!("{P}'bogus' is not one of {SECRET_TYPES}. Invalid property: 'secret_type'")
-        );
-        assert_eq!(
-            err(
-                r#"{"payload": "x", "payload_content_type": "text/plain", "expiration": "2000-01-01T00:00:00"}"#
-            ),
-            format!("{P}'expiration' is before current time. Invalid property: 'expiration'")
-        );
-        assert_eq!(
-            err(r#"{"expiration": "soon"}"#),
-            format!("{P}Invalid date for 'expiration'. Invalid property: 'expiration'")
-        );
-        assert_eq!(
-            err(r#"{"payload": "x", "payload_content_type": "text/plain", "bit_length": "abc"}"#),
-            format!("{P}'abc' is not of type 'integer'. Invalid property: 'bit_length'")
-        );
-        assert_eq!(
-            err(r#"{"bit_length": 0}"#),
-            format!("{P}0 is less than the minimum of 1. Invalid property: 'bit_length'")
-        );
-        assert_eq!(
-            err(r#"{"bit_length": 40000}"#),
-            format!(
-                "{P}40000 is greater than the maximum of 32767. Invalid property: 'bit_length'"
-            )
-        );
-        assert_eq!(
-            err(r#"{"name": 5}"#),
-            format!("{P}5 is not of type 'string', 'null'. Invalid property: 'name'")
-        );
-        assert_eq!(
-            err(r#"{"algorithm": null}"#),
-            format!("{P}None is not of type 'string'. Invalid property: 'algorithm'")
-        );
-        let long = "n".repeat(256);
-        assert_eq!(
-            err(&format!(r#"{{"name": "{long}"}}"#)),
-            format!("{P}'{long}' is too long. Invalid property: 'name'")
-        );
-        assert_eq!(
-            err(r#"{"payload_content_type": "text/plain"}"#),
-            format!("{P}payload must be provided when payload_content_type is specified. Invalid property: 'payload'")
-        );
-        assert_eq!(
-            err(r#"{"payload": "x", "payload_content_type": "text/plain", "payload_content_encoding": "base64"}"#),
-            format!("{P}payload_content_encoding is not one of None. Invalid property: 'payload_content_encoding'")
-        );
-        let big = "a".repeat(20001);
-        assert_eq!(
-            err(&format!(
-                r#"{{"payload": "{big}", "payload_content_type": "text/plain"}}"#
-            )),
-            "413 Provided information too large to process"
-        );
-        assert!(err(r#"{"transport_key_needed": "true"}"#)
-            .starts_with("400 Secret creation issue seen"));
-        assert!(err(r#"{"transport_key_needed": "yes"}"#)
-            .contains("'yes' is not one of ['true', 'false']"));
-    }
-
-    #[test]
-    fn valid_bodies() {
-        let s = new_secret(br#"{"name": " x ", "payload": "caf\u00e9", "payload_content_type": "text/plain; charset=utf-8", "bogus": 1}"#, 20000).unwrap();
-        assert_eq!(s.name.as_deref(), Some("x"));
-        let p = s.payload.unwrap();
-        assert_eq!(p.content_type, "text/plain");
-        assert_eq!(p.bytes.as_slice(), "café".as_bytes());
-        assert_eq!(s.secret_type, plugin_api::SecretType::Opaque);
-
-        let s = new_secret(
-            br#"{"secret_type": "symmetric", "algorithm": "aes", "bit_length": 256.0, "mode": "cbc", "expiration": "2099-12-31T19:14:44.180394", "payload": "AAECAw==", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"}"#,
-            20000,
-        )
-        .unwrap();
-        assert_eq!(s.bit_length, Some(256));
-        assert_eq!(s.payload.unwrap().bytes.as_slice(), &[0, 1, 2, 3]);
-        assert!(s.expiration.is_some());
-
-        let s = new_secret(br#"{"name": null, "expiration": ""}"#, 20000).unwrap();
-        assert!(s.payload.is_none() && s.name.is_none() && s.expiration.is_none());
-    }
-
-    #[test]
-    fn normalization_and_base64() {
-        assert_eq!(
-            normalize_content_type("TEXT/PLAIN; Charset=UTF-8"),
-            "text/plain"
-        );
-        assert_eq!(
-            normalize_content_type("text/plain; charset=latin-1"),
-            "text/plain; charset=latin-1"
-        );
-        assert_eq!(normalize_content_type("text/plain; x"), "text/plain; x");
-        assert_eq!(
-            normalize_content_type("application/pkcs8"),
-            "application/pkcs8"
-        );
-        assert_eq!(
-            lenient_base64("AA EC\nAw==").unwrap().as_slice(),
-            &[0, 1, 2, 3]
-        );
-        assert!(lenient_base64("YWJ").is_none());
-        assert_eq!(lenient_base64("YR==").unwrap().as_slice(), b"a");
-    }
+    out
 }
+
+/// Validate a `POST /v1/containers` body.
+pub fn new_container(body: &[u8], refs: RefPolicy<'_>) -> Result<NewContainer, ApiError> {
+    let value = parse_json(body)?;
+    let schema_name = "Container";
+    let mut e = Errors::new(schema_name);
+    let Some(o) = object(&mut e, &value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    let name = string(
+        property(&mut e, o, "name"),
+        &["string", "null"],
+        None,
+        Some(255),
+    );
+    let container_type = enumerated(
+        property(&mut e, o, "type"),
+        None,
+        &["generic", "rsa", "certificate"],
+        "['generic', 'rsa', 'certificate']",
+    );
+    let items = property(&mut e, o, "secret_refs").and_then(|mut at| {
+        at.types(&["array"])
+            .then(|| at.value.as_array().cloned())
+            .flatten()
+    });
+    let parsed = items
+        .as_deref()
+        .map(|items| secret_ref_items(&mut e, items, "secret_refs"));
+    required(&mut e, o, &["type"]);
+    e.into_result()?;
+    let container_type = container_type.unwrap_or("generic").to_owned();
+    let parsed = parsed.unwrap_or_default();
+    let invalid = |reason: &str| ApiError::schema(schema_name, reason, Some("secret_refs"));
+    if !parsed.is_empty() {
+        let mut names: Vec<Option<&str>> = parsed.iter().map(|(n, _)| n.as_deref()).collect();
+        names.sort();
+        names.dedup();
+        if names.len() != parsed.len() {
+            return Err(invalid("Duplicate reference names are not allowed"));
+        }
+        let mut ids: Vec<&str> = parsed
+            .iter()
+            .map(|(_, r)| crate::service::id_from_ref(r))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != parsed.len() {
+            return Err(invalid("Duplicate secret ids are not allowed"));
+        }
+        if parsed.iter().any(|(_, r)| !r.starts_with(refs.host_href)) {
+            return Err(ApiError::bad_request(
+                "Provided field value is not supported",
+            ));
+        }
+        let names: Vec<&str> = parsed
+            .iter()
+            .map(|(n, _)| n.as_deref().unwrap_or(""))
+            .collect();
+        let only = |allowed: &[&str]| names.iter().all(|n| allowed.contains(n));
+        let has = |needed: &[&str]| needed.iter().all(|n| names.contains(n));
+        match container_type.as_str() {
+            "rsa" => {
+                if !only(&["public_key", "private_key", "private_key_passphrase"]) {
+                    return Err(invalid(
+                        "only 'private_key', 'public_key' and 'private_key_passphrase' reference names are allowed for RSA type",
+                    ));
+                }
+                if !has(&["public_key", "private_key"]) {
+                    return Err(invalid(
+                        "The minimum required reference names are 'public_key' and'private_key' for RSA type",
+                    ));
+                }
+            }
+            "certificate" => {
+                if !only(&[
+                    "certificate",
+                    "private_key",
+                    "private_key_passphrase",
+                    "intermediates",
+                ]) {
+                    return Err(invalid(
+                        "only 'private_key', 'certificate' , 'private_key_passphrase',  or 'intermediates' reference names are allowed for Certificate type",
+                    ));
+                }
+                if !has(&["certificate"]) {
+                    return Err(invalid(
+                        "The minimum required reference name is 'certificate' for Certificate type",
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(NewContainer {
+        name: name.map(str::to_owned),
+        container_type,
+        refs: parsed
+            .into_iter()
+            .map(|(name, r)| SecretRef {
+                name,
+                secret_id: crate::service::id_from_ref(&r).to_owned(),
+            })
+            .collect(),
+    })
+}
+
+/// Validate a `POST`/`DELETE /v1/containers/{id}/secrets` body: (reference, full ref).
+pub fn container_secret(body: &[u8]) -> Result<(SecretRef, String), ApiError> {
+    let value = parse_json(body)?;
+    let mut e = Errors::new("ContainerSecret");
+    let Some(o) = object(&mut e, &value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    let name = string(property(&mut e, o, "name"), &["string"], None, Some(255));
+    let secret_ref = string(
+        property(&mut e, o, "secret_ref"),
+        &["string"],
+        Some(1),
+        None,
+    );
+    required(&mut e, o, &["secret_ref"]);
+    e.into_result()?;
+    let secret_ref = secret_ref.unwrap_or_default().to_owned();
+    Ok((
+        SecretRef {
+            name: name.map(str::to_owned),
+            secret_id: crate::service::id_from_ref(&secret_ref).to_owned(),
+        },
+        secret_ref,
+    ))
+}
+
+/// Validate a container consumer body: (name, URL).
+pub fn container_consumer(body: &[u8]) -> Result<(String, String), ApiError> {
+    let value = parse_json(body)?;
+    let mut e = Errors::new("Consumer");
+    let Some(o) = object(&mut e, &value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    let url = string(property(&mut e, o, "URL"), &["string"], Some(1), Some(255));
+    let name = string(property(&mut e, o, "name"), &["string"], Some(1), Some(36));
+    required(&mut e, o, &["name", "URL"]);
+    e.into_result()?;
+    Ok((
+        name.unwrap_or_default().to_owned(),
+        url.unwrap_or_default().to_owned(),
+    ))
+}
+
+/// Validate a secret consumer body: (service, resource_type, resource_id).
+pub fn secret_consumer(body: &[u8]) -> Result<(String, String, String), ApiError> {
+    let value = parse_json(body)?;
+    let mut e = Errors::new("Secret Consumer");
+    let Some(o) = object(&mut e, &value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    let service = string(
+        property(&mut e, o, "service"),
+        &["string"],
+        Some(1),
+        Some(255),
+    );
+    let resource_type = string(
+        property(&mut e, o, "resource_type"),
+        &["string"],
+        Some(1),
+        Some(255),
+    );
+    let resource_id = string(
+        property(&mut e, o, "resource_id"),
+        &["string"],
+        Some(1),
+        None,
+    );
+    required(&mut e, o, &["service", "resource_type", "resource_id"]);
+    e.into_result()?;
+    Ok((
+        service.unwrap_or_default().to_owned(),
+        resource_type.unwrap_or_default().to_owned(),
+        resource_id.unwrap_or_default().to_owned(),
+    ))
+}
+
+/// Validate an ACL body; `None` when it names no operation (or an empty one).
+pub fn acl(body: &[u8]) -> Result<Option<AclChange>, ApiError> {
+    let value = parse_json(body)?;
+    let mut e = Errors::new("ACL");
+    let Some(o) = object(&mut e, &value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    let mut change = None;
+    if let Some(read) = o.get("read") {
+        let base = vec![Step::Key("read".into())];
+        match read {
+            Value::Object(r) => {
+                let mut c = AclChange::default();
+                if let Some(users) = r.get("users") {
+                    let mut path = base.clone();
+                    path.push(Step::Key("users".into()));
+                    match users {
+                        Value::Array(items) => {
+                            let mut list = Vec::new();
+                            for (i, item) in items.iter().enumerate() {
+                                let mut p = path.clone();
+                                p.push(Step::Index(i));
+                                let mut at = At {
+                                    errors: &mut e,
+                                    path: p,
+                                    property: Some("read".into()),
+                                    value: item,
+                                };
+                                if at.types(&["string"]) && at.length(None, Some(255)) {
+                                    list.push(item.as_str().unwrap_or_default().to_owned());
+                                }
+                            }
+                            c.users = Some(list);
+                        }
+                        other => e.add(
+                            path,
+                            format!("{} is not of type 'array'", super::json::py_repr(other)),
+                            Some("read"),
+                        ),
+                    }
+                }
+                if let Some(pa) = r.get("project-access") {
+                    let mut path = base.clone();
+                    path.push(Step::Key("project-access".into()));
+                    let mut at = At {
+                        errors: &mut e,
+                        path,
+                        property: Some("read".into()),
+                        value: pa,
+                    };
+                    if at.types(&["boolean"]) {
+                        c.project_access = pa.as_bool();
+                    }
+                }
+                no_additional(&mut e, r, &["users", "project-access"], base, Some("read"));
+                if !r.is_empty() {
+                    change = Some(c);
+                }
+            }
+            other => e.add(
+                base,
+                format!("{} is not of type 'object'", super::json::py_repr(other)),
+                Some("read"),
+            ),
+        }
+    }
+    no_additional(&mut e, o, &["read"], Vec::new(), None);
+    e.into_result()?;
+    Ok(change)
+}
+
+/// Validate a `PUT /v1/secrets/{id}/metadata` body: keys lower-cased.
+pub fn metadata(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let value = parse_json(body)?;
+    let mut e = Errors::new("SecretMetadata");
+    let Some(o) = object(&mut e, &value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    required_draft3(&mut e, o, "metadata");
+    let meta = property(&mut e, o, "metadata")
+        .and_then(|mut at| at.types(&["object"]).then_some(at.value));
+    e.into_result()?;
+    let Some(Value::Object(meta)) = meta else {
+        return Err(ApiError::bad_request("Malformed JSON"));
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in meta {
+        let Value::String(v) = v else {
+            return Err(ApiError::bad_request(
+                "Invalid Metadata. Keys and Values must be Strings.",
+            ));
+        };
+        if !crate::service::metadata::key_is_url_safe(k) {
+            return Err(ApiError::bad_request("Invalid Key. Key must be URL safe."));
+        }
+        let key = k.to_lowercase();
+        out.retain(|(existing, _)| *existing != key);
+        out.push((key, v.clone()));
+    }
+    Ok(out)
+}
+
+/// Validate a metadatum body (`{"key", "value"}`): key lower-cased.
+pub fn metadatum(body: &[u8]) -> Result<(String, String), ApiError> {
+    let value = parse_json(body)?;
+    let mut e = Errors::new("SecretMetadatum");
+    let Some(o) = object(&mut e, &value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    required_draft3(&mut e, o, "key");
+    let key = string(property(&mut e, o, "key"), &["string"], None, Some(255));
+    required_draft3(&mut e, o, "value");
+    let value_ = string(property(&mut e, o, "value"), &["string"], None, Some(255));
+    no_additional(&mut e, o, &["key", "value"], Vec::new(), None);
+    e.into_result()?;
+    let key = key.unwrap_or_default();
+    if !crate::service::metadata::key_is_url_safe(key) {
+        return Err(ApiError::bad_request("Invalid Key. Key must be URL safe."));
+    }
+    Ok((key.to_lowercase(), value_.unwrap_or_default().to_owned()))
+}
+
+/// Validate a `PUT /v1/project-quotas/{id}` body.
+pub fn project_quotas(body: &[u8]) -> Result<QuotaValues, ApiError> {
+    let value = parse_json(body)?;
+    let mut e = Errors::new("Project Quota");
+    let Some(o) = object(&mut e, &value) else {
+        return Err(e
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
+    };
+    let mut q = QuotaValues::default();
+    if let Some(pq) = o.get("project_quotas") {
+        let base = vec![Step::Key("project_quotas".into())];
+        match pq {
+            Value::Object(m) => {
+                for (name, slot) in [
+                    ("secrets", &mut q.secrets),
+                    ("orders", &mut q.orders),
+                    ("containers", &mut q.containers),
+                    ("consumers", &mut q.consumers),
+                    ("cas", &mut q.cas),
+                ] {
+                    if let Some(v) = m.get(name) {
+                        let mut path = base.clone();
+                        path.push(Step::Key(name.into()));
+                        let mut at = At {
+                            errors: &mut e,
+                            path,
+                            property: Some("project_quotas".into()),
+                            value: v,
+                        };
+                        if at.types(&["integer"]) {
+                            *slot = as_integer(v).and_then(|n| i32::try_from(n).ok());
+                        }
+                    }
+                }
+                no_additional(
+                    &mut e,
+                    m,
+                    &["secrets", "orders", "containers", "consumers", "cas"],
+                    base,
+                    Some("project_quotas"),
+                );
+            }
+            other => e.add(
+                base,
+                format!("{} is not of type 'object'", super::json::py_repr(other)),
+                Some("project_quotas"),
+            ),
+        }
+    }
+    required(&mut e, o, &["project_quotas"]);
+    no_additional(&mut e, o, &["project_quotas"], Vec::new(), None);
+    e.into_result()?;
+    Ok(q)
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use plugin_api::{ProjectKek, WrappedKek};
 
 use super::schema::project_keks;
-use super::{Conn, DbError};
+use super::{DbConn, DbError};
 
 /// A project KEK row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -40,7 +40,7 @@ impl KekRow {
 
 /// The active KEK of a project in a store.
 pub fn active(
-    conn: &mut Conn,
+    conn: &mut DbConn,
     project_id: &str,
     store_name: &str,
 ) -> Result<Option<KekRow>, DbError> {
@@ -54,7 +54,7 @@ pub fn active(
 }
 
 /// A KEK by id.
-pub fn by_id(conn: &mut Conn, id: &str) -> Result<Option<KekRow>, DbError> {
+pub fn by_id(conn: &mut DbConn, id: &str) -> Result<Option<KekRow>, DbError> {
     Ok(project_keks::table
         .filter(project_keks::id.eq(id))
         .select(KekRow::as_select())
@@ -64,7 +64,7 @@ pub fn by_id(conn: &mut Conn, id: &str) -> Result<Option<KekRow>, DbError> {
 
 /// Insert a new active KEK. `Ok(false)` when another one became active first (a race): the
 /// caller then reads that one.
-pub fn insert_active(conn: &mut Conn, row: &KekRow) -> Result<bool, DbError> {
+pub fn insert_active(conn: &mut DbConn, row: &KekRow) -> Result<bool, DbError> {
     match diesel::insert_into(project_keks::table)
         .values(row)
         .execute(conn)

@@ -2,9 +2,16 @@
 //! embedded migrations, and the queries of each table. Everything here is blocking: callers run
 //! it on the blocking thread pool, never on the async executor.
 
+pub mod acl;
+pub mod consumers;
+pub mod containers;
 pub mod keks;
+pub mod metadata;
+pub mod orders;
+pub mod quotas;
 pub mod schema;
 pub mod secrets;
+pub mod stores;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +29,10 @@ use crate::config::DatabaseSettings;
 /// The migrations compiled into this binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
+/// A pooled connection.
 pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+/// What queries run on (a pooled connection dereferences to it).
+pub type DbConn = SqliteConnection;
 
 /// Why a database operation failed.
 #[derive(Debug, Error)]
@@ -49,6 +59,27 @@ impl From<DieselError> for DbError {
             }
             _ => DbError::Query(e.to_string()),
         }
+    }
+}
+
+/// Run `f` in a write transaction that takes SQLite's write lock up front (`BEGIN
+/// IMMEDIATE`), so it waits on a busy database instead of failing when it would upgrade a read
+/// lock; reads and checks inside it see no concurrent writer (quota checks rely on this).
+pub fn write_tx<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let nested = AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
+        .is_some();
+    if nested {
+        // Inside another write transaction: a savepoint.
+        conn.transaction(f)
+    } else {
+        conn.immediate_transaction(f)
     }
 }
 

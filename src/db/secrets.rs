@@ -5,10 +5,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use plugin_api::StoreMetadata;
 
+use super::acl::{self, Acl};
 use super::schema::secrets;
-use super::{Conn, DbError};
+use super::{DbConn, DbError};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
+diesel::define_sql_function!(fn instr(haystack: Nullable<Text>, needle: Text) -> Nullable<Integer>);
 
 /// A secret row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -27,11 +29,25 @@ pub struct SecretRow {
     pub content_type: Option<String>,
     pub store_name: Option<String>,
     pub store_metadata: Option<String>,
+    pub acl_project_access: Option<bool>,
+    pub acl_users: Option<String>,
+    pub acl_created_at: Option<NaiveDateTime>,
+    pub acl_updated_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
 
 impl SecretRow {
+    /// The secret's `read` ACL, if it has one.
+    pub fn acl(&self) -> Option<Acl> {
+        Acl::from_columns(
+            self.acl_project_access,
+            self.acl_users.as_deref(),
+            self.acl_created_at,
+            self.acl_updated_at,
+        )
+    }
+
     /// Whether the secret has a payload (metadata-only secrets have none).
     pub fn has_payload(&self) -> bool {
         self.store_metadata.is_some()
@@ -54,7 +70,7 @@ pub fn encode_metadata(meta: &StoreMetadata) -> String {
 }
 
 /// Insert a new secret.
-pub fn insert(conn: &mut Conn, row: &SecretRow) -> Result<(), DbError> {
+pub fn insert(conn: &mut DbConn, row: &SecretRow) -> Result<(), DbError> {
     diesel::insert_into(secrets::table)
         .values(row)
         .execute(conn)?;
@@ -63,7 +79,7 @@ pub fn insert(conn: &mut Conn, row: &SecretRow) -> Result<(), DbError> {
 
 /// The live (not expired) secret with this id, whatever its project.
 pub fn get_live(
-    conn: &mut Conn,
+    conn: &mut DbConn,
     id: &str,
     now: NaiveDateTime,
 ) -> Result<Option<SecretRow>, DbError> {
@@ -81,7 +97,7 @@ pub fn get_live(
 
 /// Give a metadata-only secret its payload. `false` when it already has one (nothing changed).
 pub fn set_payload(
-    conn: &mut Conn,
+    conn: &mut DbConn,
     id: &str,
     content_type: &str,
     store_name: &str,
@@ -103,8 +119,30 @@ pub fn set_payload(
     Ok(n == 1)
 }
 
+/// Set (`Some`) or remove (`None`) a secret's read ACL.
+pub fn set_acl(conn: &mut DbConn, id: &str, new: Option<&Acl>) -> Result<(), DbError> {
+    let (access, users, created, updated) = acl::to_columns(new);
+    diesel::update(secrets::table.filter(secrets::id.eq(id)))
+        .set((
+            secrets::acl_project_access.eq(access),
+            secrets::acl_users.eq(users),
+            secrets::acl_created_at.eq(created),
+            secrets::acl_updated_at.eq(updated),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// How many secrets a project has (for quotas).
+pub fn count_for_project(conn: &mut DbConn, project_id: &str) -> Result<i64, DbError> {
+    Ok(secrets::table
+        .filter(secrets::project_id.eq(project_id))
+        .count()
+        .get_result(conn)?)
+}
+
 /// Delete a secret row. `false` when it was already gone.
-pub fn delete(conn: &mut Conn, id: &str) -> Result<bool, DbError> {
+pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
     Ok(diesel::delete(secrets::table.filter(secrets::id.eq(id))).execute(conn)? == 1)
 }
 
@@ -136,6 +174,8 @@ pub enum SortKey {
 #[derive(Debug, Clone, Default)]
 pub struct SecretQuery {
     pub project_id: String,
+    /// List the secrets whose read ACL names this user, in any project (`acl_only=true`).
+    pub acl_user: Option<String>,
     /// Case-insensitive exact matches.
     pub name: Option<String>,
     pub algorithm: Option<String>,
@@ -171,13 +211,16 @@ macro_rules! date_filters {
 
 fn filtered<'a>(query: &'a SecretQuery, now: NaiveDateTime) -> Boxed<'a> {
     let mut q = secrets::table
-        .filter(secrets::project_id.eq(&query.project_id))
         .filter(
             secrets::expiration
                 .is_null()
                 .or(secrets::expiration.gt(now)),
         )
         .into_boxed();
+    q = match &query.acl_user {
+        Some(user) => q.filter(instr(secrets::acl_users, acl::user_needle(user)).gt(0)),
+        None => q.filter(secrets::project_id.eq(&query.project_id)),
+    };
     if let Some(name) = &query.name {
         q = q.filter(lower(secrets::name).eq(lower(Some(name.as_str()))));
     }
@@ -211,7 +254,7 @@ macro_rules! order {
 
 /// One page of a project's live secrets, and how many match in all.
 pub fn list(
-    conn: &mut Conn,
+    conn: &mut DbConn,
     query: &SecretQuery,
     now: NaiveDateTime,
 ) -> Result<(Vec<SecretRow>, i64), DbError> {

@@ -1,14 +1,25 @@
 //! Core services: what the API does, independent of HTTP. Every method here is blocking
 //! (database and plugin calls); the API layer runs them on the blocking pool.
 
+pub mod acls;
+pub mod consumers;
+pub mod containers;
 pub mod keks;
+pub mod metadata;
+pub mod orders;
+pub mod quotas;
 pub mod secrets;
+pub mod stores;
 
 use std::sync::Arc;
 
-use crate::db::Db;
+use plugin_api::AuthContext;
+
+use crate::config::QuotaSettings;
+use crate::db::{Conn, Db};
 use crate::error::ApiError;
 use crate::plugins::{LoadedStore, Plugins};
+use crate::policy::{Policy, Target};
 
 /// Limits from `[secrets]`.
 #[derive(Debug, Clone)]
@@ -18,21 +29,36 @@ pub struct Limits {
     pub max_limit_paging: i64,
 }
 
-/// Everything a request needs: the database, the loaded plugins and shared caches.
+/// Everything a request needs: the database, the loaded plugins, policy and shared caches.
 pub struct Services {
     pub db: Db,
     pub plugins: Arc<Plugins>,
     pub keks: keks::KekCache,
     pub limits: Limits,
+    pub policy: Policy,
+    pub quota_defaults: QuotaSettings,
+    pub stores: stores::StoreDirectory,
+    pub orders: orders::OrderQueue,
 }
 
 impl Services {
-    pub fn new(db: Db, plugins: Plugins, limits: Limits) -> Self {
-        Services {
-            db,
-            plugins: Arc::new(plugins),
-            keks: keks::KekCache::new(100_000),
-            limits,
+    /// A pooled connection, or the error for `operation`.
+    pub fn conn(&self, operation: &str) -> Result<Conn, ApiError> {
+        self.db.conn().map_err(|e| ApiError::from_db(operation, e))
+    }
+
+    /// Check `action` on `target`; 403 with Barbican's message for `operation` when refused.
+    pub fn authorize(
+        &self,
+        caller: &AuthContext,
+        action: &str,
+        target: &Target,
+        operation: &str,
+    ) -> Result<(), ApiError> {
+        if self.policy.allows(action, caller, target) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(operation))
         }
     }
 
@@ -66,6 +92,15 @@ pub fn is_uuid4(id: &str) -> bool {
     })
 }
 
+/// The id at the end of a ref (`.../v1/secrets/<id>`, tolerating a trailing slash).
+pub fn id_from_ref(reference: &str) -> &str {
+    reference
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(reference)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +120,12 @@ mod tests {
         );
         assert!(!is_uuid4("d2b7e1ad4d334c3b9c6f2b8f5b1d8e9a"));
         assert!(!is_uuid4("not-a-uuid"));
+    }
+
+    #[test]
+    fn ids_from_refs() {
+        assert_eq!(id_from_ref("http://h/v1/secrets/abc"), "abc");
+        assert_eq!(id_from_ref("http://h/v1/secrets/abc/"), "abc");
+        assert_eq!(id_from_ref("abc"), "abc");
     }
 }

@@ -7,10 +7,13 @@ use plugin_api::{
     AuthContext, KeySpec, SecretBytes, SecretDto, SecretType, StoreContext, StoreMetadata,
 };
 
+use super::quotas::{quota_reached, Resource};
 use super::{is_uuid4, Services};
+use crate::db::acl::read_acl;
 use crate::db::secrets::{self as secret_db, SecretQuery, SecretRow};
+use crate::db::{consumers as consumer_db, write_tx, DbError};
 use crate::error::ApiError;
-use crate::policy::{self, Action, SecretTarget};
+use crate::policy::{entity_target, Entity, Target};
 use crate::timefmt;
 
 /// Operation names, as Barbican words them in error messages.
@@ -40,22 +43,12 @@ pub struct NewSecret {
     pub payload: Option<Payload>,
 }
 
-impl NewSecret {
-    fn key_spec(&self) -> KeySpec {
-        KeySpec {
-            algorithm: self.algorithm.clone(),
-            bit_length: self.bit_length.and_then(|b| u32::try_from(b).ok()),
-            mode: self.mode.clone(),
-            passphrase: None,
-        }
-    }
-}
-
-fn row_key_spec(row: &SecretRow) -> KeySpec {
+/// The key spec of a secret's fields.
+pub fn key_spec(algorithm: Option<&str>, bit_length: Option<i32>, mode: Option<&str>) -> KeySpec {
     KeySpec {
-        algorithm: row.algorithm.clone(),
-        bit_length: row.bit_length.and_then(|b| u32::try_from(b).ok()),
-        mode: row.mode.clone(),
+        algorithm: algorithm.map(str::to_owned),
+        bit_length: bit_length.and_then(|b| u32::try_from(b).ok()),
+        mode: mode.map(str::to_owned),
         passphrase: None,
     }
 }
@@ -64,23 +57,62 @@ fn secret_type_of(row: &SecretRow) -> SecretType {
     row.secret_type.parse().unwrap_or(SecretType::Opaque)
 }
 
-/// Check a secret-level action; 403 with Barbican's message for `operation` when refused.
-pub fn authorize(
-    caller: &AuthContext,
-    action: Action,
-    row: Option<&SecretRow>,
-    operation: &str,
-) -> Result<(), ApiError> {
-    let target = row.map(|r| SecretTarget::new(&r.project_id, r.creator_id.as_deref()));
-    if policy::allowed(action, caller, target.as_ref()) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(operation))
+/// The policy target of a secret. `with_acl: false` for the ACL endpoints, where Barbican
+/// gives policy only the project and creator.
+pub fn secret_target(row: &SecretRow, caller: &AuthContext, with_acl: bool) -> Target {
+    let acl = with_acl.then(|| read_acl(row.acl().as_ref()));
+    entity_target(
+        Entity::Secret,
+        &row.project_id,
+        row.creator_id.as_deref(),
+        acl.as_ref(),
+        caller,
+    )
+}
+
+/// A new secret row (no payload, no ACL yet).
+pub fn new_row(
+    id: String,
+    project_id: &str,
+    creator_id: Option<&str>,
+    fields: &NewSecret,
+    now: NaiveDateTime,
+) -> SecretRow {
+    SecretRow {
+        id,
+        project_id: project_id.to_owned(),
+        creator_id: creator_id.map(str::to_owned),
+        name: fields.name.clone(),
+        secret_type: fields.secret_type.as_str().to_owned(),
+        algorithm: fields.algorithm.clone(),
+        bit_length: fields.bit_length,
+        mode: fields.mode.clone(),
+        expiration: fields.expiration,
+        status: "ACTIVE".to_owned(),
+        content_type: None,
+        store_name: None,
+        store_metadata: None,
+        acl_project_access: None,
+        acl_users: None,
+        acl_created_at: None,
+        acl_updated_at: None,
+        created_at: now,
+        updated_at: now,
     }
 }
 
 impl Services {
-    /// Store `payload` in the store new secrets go to; returns the store's name and metadata.
+    /// Authorize a collection-level action (no target entity).
+    pub fn authorize_collection(
+        &self,
+        caller: &AuthContext,
+        action: &str,
+        operation: &str,
+    ) -> Result<(), ApiError> {
+        self.authorize(caller, action, &Target::new(), operation)
+    }
+
+    /// Store `payload` in the caller project's store; returns the store's name and metadata.
     fn store_payload(
         &self,
         operation: &str,
@@ -90,9 +122,7 @@ impl Services {
         spec: KeySpec,
         payload: &Payload,
     ) -> Result<(String, StoreMetadata), ApiError> {
-        let store = self.plugins.store_for_new_secret().ok_or_else(|| {
-            ApiError::failure(operation, &"no store is configured for new secrets")
-        })?;
+        let store = self.store_for_project(project_id, operation)?;
         if !store.store.store_secret_supports(&spec) {
             return Err(ApiError::issue(
                 StatusCode::BAD_REQUEST,
@@ -119,78 +149,124 @@ impl Services {
         Ok((store.name.clone(), meta))
     }
 
-    /// Create a secret (with its payload, or metadata only).
+    /// Best-effort release of material a store holds for a secret that was not persisted.
+    fn release(&self, project_id: &str, secret_id: &str, store_name: &str, meta: &StoreMetadata) {
+        if let Some(store) = self.plugins.stores.get(store_name) {
+            let keks = self.keks_for(project_id, store_name);
+            let ctx = StoreContext {
+                project_id,
+                secret_id,
+                keks: &keks,
+            };
+            if let Err(e) = store.store.delete_secret(ctx, meta) {
+                tracing::warn!(secret = %secret_id, error = %e, "could not release stored material");
+            }
+        }
+    }
+
+    /// Create a secret (with its payload, or metadata only), within the project's quota.
     pub fn create_secret(
         &self,
         caller: &AuthContext,
         new: NewSecret,
     ) -> Result<SecretRow, ApiError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let (content_type, store_name, store_metadata) = match &new.payload {
-            Some(p) => {
-                let (store, meta) = self.store_payload(
-                    ops::CREATE,
-                    &caller.project_id,
-                    &id,
-                    new.secret_type,
-                    new.key_spec(),
-                    p,
-                )?;
-                let meta = secret_db::encode_metadata(&meta);
-                (Some(p.content_type.clone()), Some(store), Some(meta))
-            }
-            None => (None, None, None),
-        };
-        let now = timefmt::now();
-        let row = SecretRow {
+        let mut row = new_row(
             id,
-            project_id: caller.project_id.clone(),
-            creator_id: caller.user_id.clone(),
-            name: new.name,
-            secret_type: new.secret_type.as_str().to_owned(),
-            algorithm: new.algorithm,
-            bit_length: new.bit_length,
-            mode: new.mode,
-            expiration: new.expiration,
-            status: "ACTIVE".to_owned(),
-            content_type,
-            store_name,
-            store_metadata,
-            created_at: now,
-            updated_at: now,
-        };
-        let mut conn = self
-            .db
-            .conn()
-            .map_err(|e| ApiError::from_db(ops::CREATE, e))?;
-        secret_db::insert(&mut conn, &row).map_err(|e| ApiError::from_db(ops::CREATE, e))?;
-        Ok(row)
+            &caller.project_id,
+            caller.user_id.as_deref(),
+            &new,
+            timefmt::now(),
+        );
+        let mut stored = None;
+        if let Some(p) = &new.payload {
+            let spec = key_spec(
+                new.algorithm.as_deref(),
+                new.bit_length,
+                new.mode.as_deref(),
+            );
+            let (store, meta) = self.store_payload(
+                ops::CREATE,
+                &caller.project_id,
+                &row.id,
+                new.secret_type,
+                spec,
+                p,
+            )?;
+            row.content_type = Some(p.content_type.clone());
+            row.store_name = Some(store.clone());
+            row.store_metadata = Some(secret_db::encode_metadata(&meta));
+            stored = Some((store, meta));
+        }
+        let mut conn = self.conn(ops::CREATE)?;
+        let outcome = write_tx(&mut conn, |c| -> Result<bool, DbError> {
+            if self.over_quota(c, &caller.project_id, Resource::Secrets)? {
+                return Ok(false);
+            }
+            secret_db::insert(c, &row)?;
+            Ok(true)
+        });
+        match outcome {
+            Ok(true) => Ok(row),
+            Ok(false) | Err(_) => {
+                if let Some((store, meta)) = &stored {
+                    self.release(&caller.project_id, &row.id, store, meta);
+                }
+                match outcome {
+                    Ok(_) => Err(quota_reached(ops::CREATE)),
+                    Err(e) => Err(ApiError::from_db(ops::CREATE, e)),
+                }
+            }
+        }
     }
 
-    /// Look a secret up by id and check `action` on it: 404 for malformed, unknown, deleted or
-    /// expired ids, 403 when policy refuses.
-    pub fn authorized_secret(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        action: Action,
-        operation: &str,
-    ) -> Result<SecretRow, ApiError> {
+    /// Look a secret up by id: 404 for malformed, unknown, deleted or expired ids.
+    pub fn find_secret(&self, id: &str, operation: &str) -> Result<SecretRow, ApiError> {
         if !is_uuid4(id) {
             return Err(ApiError::not_found(
                 "Not Found. Provided secret id is invalid.",
             ));
         }
-        let row = {
-            let mut conn = self
-                .db
-                .conn()
-                .map_err(|e| ApiError::from_db(operation, e))?;
-            secret_db::get_live(&mut conn, id, timefmt::now())
-                .map_err(|e| ApiError::from_db(operation, e))?
-        }
-        .ok_or_else(|| ApiError::not_found("Secret not found."))?;
-        authorize(caller, action, Some(&row), operation)?;
+        let mut conn = self.conn(operation)?;
+        secret_db::get_live(&mut conn, id, timefmt::now())
+            .map_err(|e| ApiError::from_db(operation, e))?
+            .ok_or_else(|| ApiError::not_found("Secret not found."))
+    }
+
+    /// Look a secret up and check `action` on it (with its ACL): 404 first, then 403.
+    pub fn authorized_secret(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        action: &str,
+        operation: &str,
+    ) -> Result<SecretRow, ApiError> {
+        let row = self.find_secret(id, operation)?;
+        self.authorize(
+            caller,
+            action,
+            &secret_target(&row, caller, true),
+            operation,
+        )?;
+        Ok(row)
+    }
+
+    /// Look a secret up and check `action` with only its project and creator (the ACL
+    /// endpoints, where Barbican gives policy no ACL data).
+    pub fn authorized_secret_without_acl(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        action: &str,
+        operation: &str,
+    ) -> Result<SecretRow, ApiError> {
+        let row = self.find_secret(id, operation)?;
+        self.authorize(
+            caller,
+            action,
+            &secret_target(&row, caller, false),
+            operation,
+        )?;
         Ok(row)
     }
 
@@ -224,48 +300,59 @@ impl Services {
         if row.has_payload() {
             return Err(conflict());
         }
+        let spec = key_spec(
+            row.algorithm.as_deref(),
+            row.bit_length,
+            row.mode.as_deref(),
+        );
         let (store_name, meta) = self.store_payload(
             ops::UPDATE,
             &row.project_id,
             &row.id,
             secret_type_of(row),
-            row_key_spec(row),
+            spec,
             &payload,
         )?;
-        let mut conn = self
-            .db
-            .conn()
-            .map_err(|e| ApiError::from_db(ops::UPDATE, e))?;
-        let stored = secret_db::set_payload(
-            &mut conn,
-            &row.id,
-            &payload.content_type,
-            &store_name,
-            &meta,
-            timefmt::now(),
-        )
-        .map_err(|e| ApiError::from_db(ops::UPDATE, e))?;
-        drop(conn);
+        let stored = {
+            let mut conn = self.conn(ops::UPDATE)?;
+            secret_db::set_payload(
+                &mut conn,
+                &row.id,
+                &payload.content_type,
+                &store_name,
+                &meta,
+                timefmt::now(),
+            )
+            .map_err(|e| ApiError::from_db(ops::UPDATE, e))?
+        };
         if stored {
             return Ok(());
         }
         // A concurrent PUT won: release what this one stored.
-        if let Some(store) = self.plugins.stores.get(&store_name) {
-            let keks = self.keks_for(&row.project_id, &store_name);
-            let ctx = StoreContext {
-                project_id: &row.project_id,
-                secret_id: &row.id,
-                keks: &keks,
-            };
-            if let Err(e) = store.store.delete_secret(ctx, &meta) {
-                tracing::warn!(secret = %row.id, error = %e, "could not release the losing payload of a concurrent PUT");
-            }
-        }
+        self.release(&row.project_id, &row.id, &store_name, &meta);
         Err(conflict())
     }
 
-    /// Delete a secret and its material.
-    pub fn delete_secret(&self, row: &SecretRow) -> Result<(), ApiError> {
+    /// Delete a secret and its material. From microversion 1.2 a secret with consumers is
+    /// only deleted with `force`.
+    pub fn delete_secret(
+        &self,
+        row: &SecretRow,
+        guard_consumers: bool,
+        force: bool,
+    ) -> Result<(), ApiError> {
+        if guard_consumers && !force {
+            let mut conn = self.conn(ops::DELETE)?;
+            let (_, n) = consumer_db::secret_consumers(&mut conn, &row.id, 0, 1)
+                .map_err(|e| ApiError::from_db(ops::DELETE, e))?;
+            if n > 0 {
+                return Err(ApiError::issue(
+                    StatusCode::BAD_REQUEST,
+                    ops::DELETE,
+                    "Secret cannot be deleted as it has consumers",
+                ));
+            }
+        }
         if let Some(store_name) = row.store_name.as_deref().filter(|_| row.has_payload()) {
             let store = self.store(ops::DELETE, store_name)?;
             let meta = row
@@ -282,10 +369,7 @@ impl Services {
                 .delete_secret(ctx, &meta)
                 .map_err(|e| ApiError::from_plugin(ops::DELETE, e))?;
         }
-        let mut conn = self
-            .db
-            .conn()
-            .map_err(|e| ApiError::from_db(ops::DELETE, e))?;
+        let mut conn = self.conn(ops::DELETE)?;
         if !secret_db::delete(&mut conn, &row.id).map_err(|e| ApiError::from_db(ops::DELETE, e))? {
             return Err(ApiError::not_found("Secret not found."));
         }
@@ -294,10 +378,7 @@ impl Services {
 
     /// A page of the caller's project's secrets and the total that match.
     pub fn list_secrets(&self, query: &SecretQuery) -> Result<(Vec<SecretRow>, i64), ApiError> {
-        let mut conn = self
-            .db
-            .conn()
-            .map_err(|e| ApiError::from_db(ops::LIST, e))?;
+        let mut conn = self.conn(ops::LIST)?;
         secret_db::list(&mut conn, query, timefmt::now())
             .map_err(|e| ApiError::from_db(ops::LIST, e))
     }

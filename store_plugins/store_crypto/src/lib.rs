@@ -166,10 +166,11 @@ impl SecretStore for StoreCrypto {
         let pair = self.crypto.generate_asymmetric(spec)?;
         let passphrase = match (targets.passphrase, &pair.passphrase) {
             (Some(ctx), Some(p)) => Some(self.encrypt_into_metadata(ctx, p)?),
-            (None, None) => None,
-            _ => {
+            // The caller keeps the passphrase elsewhere (or there is none).
+            (None, _) => None,
+            (Some(_), None) => {
                 return Err(PluginError::InvalidInput(
-                    "a passphrase secret needs both a passphrase and a target".into(),
+                    "a passphrase target needs a passphrase in the key spec".into(),
                 ))
             }
         };

@@ -144,13 +144,19 @@ fn generates_key_pairs_into_three_secrets() {
         .unwrap();
     assert_eq!(pass.payload.as_slice(), b"pw");
 
-    // A passphrase without a target to store it in is refused.
+    // Without a passphrase target the passphrase is only used, not stored.
     let no_target = KeyPairTargets {
         passphrase: None,
         ..targets
     };
+    assert!(s
+        .generate_asymmetric_key(no_target, &spec)
+        .unwrap()
+        .passphrase
+        .is_none());
+    // A passphrase target without a passphrase is refused.
     assert!(matches!(
-        s.generate_asymmetric_key(no_target, &spec),
+        s.generate_asymmetric_key(targets, &KeySpec::new("rsa", 2048)),
         Err(PluginError::InvalidInput(_))
     ));
 }

@@ -1,0 +1,124 @@
+//! `/v1/secrets/{id}/consumers`: secret consumers (microversion 1.1).
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::context::Caller;
+use super::json::json_response;
+use super::paging;
+use super::views::{ConsumerList, SecretConsumerView, SecretView};
+use super::{blocking, json_body, paging_of, validate, AppState};
+use crate::error::ApiError;
+use crate::service::consumers::ops;
+
+/// Register a consumer of a secret (idempotent); returns the secret's metadata.
+#[utoipa::path(post, path = "/v1/secrets/{secret_id}/consumers", tag = "consumers",
+    params(("secret_id" = String, Path)),
+    request_body(content = super::views::SecretConsumerRef, content_type = "application/json"),
+    responses((status = 200, body = SecretView)))]
+pub async fn add(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let services = state.services.clone();
+    let c = caller.clone();
+    let row = blocking(ops::SECRET_CREATE, move || {
+        services.authorized_secret(&c.0, &id, "secret_consumers:post", ops::SECRET_CREATE)
+    })
+    .await?;
+    let (service, rtype, rid) = validate::secret_consumer(&json_body(&state, &req, body).await?)?;
+    let services = state.services.clone();
+    let href = state.href(&req);
+    let h = href.clone();
+    let view = blocking(ops::SECRET_CREATE, move || {
+        services.register_secret_consumer(&caller.0, &row, &service, &rtype, &rid)?;
+        let fresh = services.find_secret(&row.id, ops::SECRET_CREATE)?;
+        super::secrets::secret_view(&services, &fresh, &h, true, ops::SECRET_CREATE)
+    })
+    .await?;
+    let mut res = json_response(StatusCode::OK, &view);
+    let id = crate::service::id_from_ref(&view.secret_ref).to_owned();
+    if let Some(v) = super::header_value(&format!("{href}/v1/consumers/{id}/consumers")) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// A secret's consumers (paging).
+#[utoipa::path(get, path = "/v1/secrets/{secret_id}/consumers", tag = "consumers",
+    params(("secret_id" = String, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = ConsumerList<SecretConsumerView>)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (offset, limit) = paging_of(&state, &req);
+    let services = state.services.clone();
+    let (sid, rows, total) = blocking(ops::SECRET_LIST, move || {
+        let row =
+            services.authorized_secret(&caller.0, &id, "secret_consumers:get", ops::SECRET_LIST)?;
+        let (rows, total) = services.secret_consumers(&row.id, offset, limit)?;
+        Ok((row.id, rows, total))
+    })
+    .await?;
+    let (previous, next) = if rows.is_empty() {
+        (None, None)
+    } else {
+        paging::nav_links(
+            &state.href(&req),
+            &format!("secrets/{sid}/consumers"),
+            offset,
+            limit,
+            total,
+            "",
+        )
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &ConsumerList {
+            consumers: rows.iter().map(SecretConsumerView::from).collect(),
+            previous,
+            next,
+            total,
+        },
+    ))
+}
+
+/// Remove a consumer of a secret; returns the secret's metadata.
+#[utoipa::path(delete, path = "/v1/secrets/{secret_id}/consumers", tag = "consumers",
+    params(("secret_id" = String, Path)),
+    request_body(content = super::views::SecretConsumerRef, content_type = "application/json"),
+    responses((status = 200, body = SecretView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let services = state.services.clone();
+    let c = caller.clone();
+    let row = blocking(ops::SECRET_DELETE, move || {
+        services.authorized_secret(&c.0, &id, "secret_consumers:delete", ops::SECRET_DELETE)
+    })
+    .await?;
+    let (service, rtype, rid) = validate::secret_consumer(&json_body(&state, &req, body).await?)?;
+    let services = state.services.clone();
+    let href = state.href(&req);
+    let view = blocking(ops::SECRET_DELETE, move || {
+        services.remove_secret_consumer(&caller.0, &row, &service, &rtype, &rid)?;
+        let fresh = services.find_secret(&row.id, ops::SECRET_DELETE)?;
+        super::secrets::secret_view(&services, &fresh, &href, true, ops::SECRET_DELETE)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &view))
+}

@@ -1,0 +1,210 @@
+//! `/v1/secrets/{id}/metadata`: secret user metadata.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::context::Caller;
+use super::json::json_response;
+use super::views::secret_ref;
+use super::{blocking, json_body, validate, AppState};
+use crate::error::ApiError;
+use crate::service::metadata::ops;
+
+/// `{"metadata": {...}}`
+#[derive(Serialize, ToSchema)]
+pub struct MetadataBody {
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `{"metadata_ref": ...}`
+#[derive(Serialize, ToSchema)]
+pub struct MetadataRefBody {
+    pub metadata_ref: String,
+}
+
+/// `{"key": ..., "value": ...}`
+#[derive(Serialize, ToSchema)]
+pub struct MetadatumBody {
+    pub key: String,
+    pub value: String,
+}
+
+fn metadata_ref(href: &str, secret_id: &str) -> String {
+    format!("{}/metadata", secret_ref(href, secret_id))
+}
+
+/// All of a secret's user metadata.
+#[utoipa::path(get, path = "/v1/secrets/{secret_id}/metadata", tag = "secret metadata",
+    params(("secret_id" = String, Path, description = "The secret's UUID")),
+    responses((status = 200, body = MetadataBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_all(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let services = state.services.clone();
+    let entries = blocking(ops::GET_ALL, move || {
+        let row = services.authorized_secret(&caller.0, &id, "secret_meta:get", ops::GET_ALL)?;
+        services.all_metadata(&row.id)
+    })
+    .await?;
+    let metadata = entries
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    Ok(json_response(StatusCode::OK, &MetadataBody { metadata }))
+}
+
+/// Replace all of a secret's user metadata (keys are lower-cased).
+#[utoipa::path(put, path = "/v1/secrets/{secret_id}/metadata", tag = "secret metadata",
+    params(("secret_id" = String, Path, description = "The secret's UUID")),
+    request_body(content = MetadataBody, content_type = "application/json"),
+    responses((status = 201, body = MetadataRefBody), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn put_all(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let services = state.services.clone();
+    let row = blocking(ops::PUT_ALL, move || {
+        services.authorized_secret(&caller.0, &id, "secret_meta:put", ops::PUT_ALL)
+    })
+    .await?;
+    let entries = validate::metadata(&json_body(&state, &req, body).await?)?;
+    let services = state.services.clone();
+    let secret_id = row.id.clone();
+    blocking(ops::PUT_ALL, move || {
+        services.replace_metadata(&secret_id, &entries)
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &MetadataRefBody {
+            metadata_ref: metadata_ref(&state.href(&req), &row.id),
+        },
+    ))
+}
+
+/// Add one key.
+#[utoipa::path(post, path = "/v1/secrets/{secret_id}/metadata", tag = "secret metadata",
+    params(("secret_id" = String, Path, description = "The secret's UUID")),
+    request_body(content = MetadatumBody, content_type = "application/json"),
+    responses((status = 201, body = MetadatumBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn post_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let services = state.services.clone();
+    let row = blocking(ops::POST, move || {
+        services.authorized_secret(&caller.0, &id, "secret_meta:post", ops::POST)
+    })
+    .await?;
+    let (key, value) = validate::metadatum(&json_body(&state, &req, body).await?)?;
+    let services = state.services.clone();
+    let (secret_id, k, v) = (row.id.clone(), key.clone(), value.clone());
+    blocking(ops::POST, move || {
+        services.add_metadatum(&secret_id, &k, &v)
+    })
+    .await?;
+    let mut res = json_response(
+        StatusCode::CREATED,
+        &MetadatumBody {
+            key: key.clone(),
+            value,
+        },
+    );
+    if let Some(loc) = super::header_value(&format!(
+        "{}/{key}",
+        metadata_ref(&state.href(&req), &row.id)
+    )) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+/// One key.
+#[utoipa::path(get, path = "/v1/secrets/{secret_id}/metadata/{key}", tag = "secret metadata",
+    params(("secret_id" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = MetadatumBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, key) = path.into_inner();
+    let services = state.services.clone();
+    let k = key.clone();
+    let value = blocking(ops::GET, move || {
+        let row = services.authorized_secret(&caller.0, &id, "secret_meta:get", ops::GET)?;
+        services.metadatum(&row.id, &k)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &MetadatumBody { key, value }))
+}
+
+/// Change one key's value (the body's key must be the URL's).
+#[utoipa::path(put, path = "/v1/secrets/{secret_id}/metadata/{key}", tag = "secret metadata",
+    params(("secret_id" = String, Path), ("key" = String, Path)),
+    request_body(content = MetadatumBody, content_type = "application/json"),
+    responses((status = 200, body = MetadatumBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn put_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (id, url_key) = path.into_inner();
+    let services = state.services.clone();
+    let k = url_key.clone();
+    let (row, exists) = blocking(ops::PUT, move || {
+        let row = services.authorized_secret(&caller.0, &id, "secret_meta:put", ops::PUT)?;
+        let exists = services.has_metadatum(&row.id, &k)?;
+        Ok((row, exists))
+    })
+    .await?;
+    let (key, value) = validate::metadatum(&json_body(&state, &req, body).await?)?;
+    if !exists {
+        return Err(ApiError::not_found("Secret metadata not found."));
+    }
+    if key != url_key {
+        // Barbican's message (its second sentence is lost to a Python string-concatenation slip).
+        return Err(ApiError::conflict(
+            "Key in request data does not match key in the ",
+        ));
+    }
+    let services = state.services.clone();
+    let (k, v) = (key.clone(), value.clone());
+    blocking(ops::PUT, move || services.update_metadatum(&row.id, &k, &v)).await?;
+    Ok(json_response(StatusCode::OK, &MetadatumBody { key, value }))
+}
+
+/// Remove one key.
+#[utoipa::path(delete, path = "/v1/secrets/{secret_id}/metadata/{key}", tag = "secret metadata",
+    params(("secret_id" = String, Path), ("key" = String, Path)),
+    responses((status = 204, description = "Removed (also when absent)")))]
+pub async fn delete_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, key) = path.into_inner();
+    let services = state.services.clone();
+    blocking(ops::DELETE, move || {
+        let row = services.authorized_secret(&caller.0, &id, "secret_meta:delete", ops::DELETE)?;
+        services.delete_metadatum(&row.id, &key)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

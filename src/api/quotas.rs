@@ -1,0 +1,150 @@
+//! `/v1/quotas` and `/v1/project-quotas`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::context::Caller;
+use super::json::json_response;
+use super::paging;
+use super::views::{
+    ProjectQuotasItem, ProjectQuotasList, ProjectQuotasView, QuotaBody, QuotasView,
+};
+use super::{blocking, json_body, paging_of, validate, AppState};
+use crate::error::ApiError;
+use crate::service::quotas::ops;
+
+/// The caller's project's effective quotas (-1: unlimited).
+#[utoipa::path(get, path = "/v1/quotas", tag = "quotas", responses((status = 200, body = QuotasView)))]
+pub async fn effective(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let services = state.services.clone();
+    let q = blocking(ops::QUOTAS, move || services.quotas(&caller.0)).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &QuotasView {
+            quotas: QuotaBody {
+                secrets: Some(q.secrets),
+                orders: Some(q.orders),
+                containers: Some(q.containers),
+                consumers: Some(q.consumers),
+                cas: Some(q.cas),
+            },
+        },
+    ))
+}
+
+/// Every project's quota overrides (service admins).
+#[utoipa::path(get, path = "/v1/project-quotas", tag = "quotas", responses((status = 200, body = ProjectQuotasList), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (offset, limit) = paging_of(&state, &req);
+    let services = state.services.clone();
+    let (items, total) = blocking(ops::PROJECT_QUOTAS, move || {
+        services.list_project_quotas(&caller.0, offset, limit)
+    })
+    .await?;
+    // Barbican's paging links name the collection `project_quotas`.
+    let (previous, next) = paging::nav_links(
+        &state.href(&req),
+        "project_quotas",
+        offset,
+        limit,
+        total,
+        "",
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &ProjectQuotasList {
+            project_quotas: items
+                .into_iter()
+                .map(|(project_id, q)| ProjectQuotasItem {
+                    project_id,
+                    project_quotas: q.into(),
+                })
+                .collect(),
+            previous,
+            next,
+            total,
+        },
+    ))
+}
+
+/// One project's quota overrides (service admins).
+#[utoipa::path(get, path = "/v1/project-quotas/{project_id}", tag = "quotas",
+    params(("project_id" = String, Path)), responses((status = 200, body = ProjectQuotasView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let project = path.into_inner();
+    let services = state.services.clone();
+    let q = blocking(ops::PROJECT_QUOTAS, move || {
+        services.project_quotas(&caller.0, &project)
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ProjectQuotasView {
+            project_quotas: q.into(),
+        },
+    ))
+}
+
+/// Set a project's quota overrides (service admins).
+#[utoipa::path(put, path = "/v1/project-quotas/{project_id}", tag = "quotas",
+    params(("project_id" = String, Path)),
+    request_body(content = ProjectQuotasView, content_type = "application/json"),
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn put(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let project = path.into_inner();
+    state
+        .services
+        .authorize_project_quota_change(&caller.0, false)?;
+    let body = json_body(&state, &req, body).await?;
+    if body.is_empty() {
+        return Err(ApiError::issue(
+            StatusCode::BAD_REQUEST,
+            ops::PROJECT_QUOTAS,
+            "No data supplied to process",
+        ));
+    }
+    let values = validate::project_quotas(&body)?;
+    let services = state.services.clone();
+    blocking(ops::PROJECT_QUOTAS, move || {
+        services.set_project_quotas(&project, values)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Remove a project's quota overrides (service admins).
+#[utoipa::path(delete, path = "/v1/project-quotas/{project_id}", tag = "quotas",
+    params(("project_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let project = path.into_inner();
+    state
+        .services
+        .authorize_project_quota_change(&caller.0, true)?;
+    let services = state.services.clone();
+    blocking(ops::PROJECT_QUOTAS, move || {
+        services.delete_project_quotas(&project)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,141 @@
+//! `/v1/secret-stores`: the configured stores and each project's preferred store. Enabled when
+//! stores are configured explicitly (`[stores.NAME]`), like Barbican's multiple backends.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::context::Caller;
+use super::json::json_response;
+use super::views::{StoreList, StoreView, TransportKeyList};
+use super::{blocking, AppState};
+use crate::error::ApiError;
+use crate::service::stores::ops;
+
+/// Every configured store (with Coffer's extra plugin-status fields).
+#[utoipa::path(get, path = "/v1/secret-stores", tag = "secret stores",
+    responses((status = 200, body = StoreList), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let href = state.href(&req);
+    let services = state.services.clone();
+    let body = blocking(ops::LIST, move || {
+        let stores = services.list_stores(&caller.0)?;
+        Ok(StoreList {
+            secret_stores: stores.iter().map(|s| StoreView::new(s, &href)).collect(),
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The global default store.
+#[utoipa::path(get, path = "/v1/secret-stores/global-default", tag = "secret stores", responses((status = 200, body = StoreView)))]
+pub async fn global_default(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let href = state.href(&req);
+    let services = state.services.clone();
+    let view = blocking(ops::GLOBAL_DEFAULT, move || {
+        Ok(StoreView::new(
+            &services.global_default_store(&caller.0)?,
+            &href,
+        ))
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// The caller's project's preferred store.
+#[utoipa::path(get, path = "/v1/secret-stores/preferred", tag = "secret stores",
+    responses((status = 200, body = StoreView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn preferred(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let href = state.href(&req);
+    let services = state.services.clone();
+    let view = blocking(ops::PREFERRED, move || {
+        Ok(StoreView::new(&services.preferred_store(&caller.0)?, &href))
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// A store.
+#[utoipa::path(get, path = "/v1/secret-stores/{store_id}", tag = "secret stores",
+    params(("store_id" = String, Path)), responses((status = 200, body = StoreView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let href = state.href(&req);
+    let services = state.services.clone();
+    let view = blocking(ops::GET, move || {
+        Ok(StoreView::new(&services.get_store(&caller.0, &id)?, &href))
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// Make a store the caller's project's preferred store (project admins).
+#[utoipa::path(post, path = "/v1/secret-stores/{store_id}/preferred", tag = "secret stores",
+    params(("store_id" = String, Path)), responses((status = 204), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn set_preferred(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let services = state.services.clone();
+    blocking(ops::SET_PREFERRED, move || {
+        services.set_preferred_store(&caller.0, &id, true)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Clear the caller's project's preferred store (project admins).
+#[utoipa::path(delete, path = "/v1/secret-stores/{store_id}/preferred", tag = "secret stores",
+    params(("store_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn clear_preferred(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let services = state.services.clone();
+    blocking(ops::CLEAR_PREFERRED, move || {
+        services.set_preferred_store(&caller.0, &id, false)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Transport keys (none: no configured store offers them).
+#[utoipa::path(get, path = "/v1/transport_keys", tag = "secret stores", responses((status = 200, body = TransportKeyList)))]
+pub async fn transport_keys(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    state.services.authorize_collection(
+        &caller.0,
+        "transport_keys:get",
+        "Transport Key(s) retrieval",
+    )?;
+    Ok(json_response(
+        StatusCode::OK,
+        &TransportKeyList {
+            transport_keys: Vec::new(),
+            total: 0,
+        },
+    ))
+}

@@ -1,0 +1,190 @@
+//! Queries on `orders`: the durable queue of key-generation requests.
+//!
+//! A worker claims a PENDING order by taking a lease (`lease_owner`, `lease_expires_at`); a
+//! lease that expires (its worker died) makes the order claimable again.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::orders as o;
+use super::{DbConn, DbError};
+
+pub const PENDING: &str = "PENDING";
+pub const ACTIVE: &str = "ACTIVE";
+pub const ERROR: &str = "ERROR";
+
+/// An order row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = o)]
+pub struct OrderRow {
+    pub id: String,
+    pub project_id: String,
+    pub creator_id: Option<String>,
+    pub order_type: String,
+    pub status: String,
+    /// The request's `meta`, as JSON.
+    pub meta: String,
+    pub secret_id: Option<String>,
+    pub container_id: Option<String>,
+    pub passphrase_secret_id: Option<String>,
+    pub error_status_code: Option<i32>,
+    pub error_reason: Option<String>,
+    pub sub_status: Option<String>,
+    pub sub_status_message: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<NaiveDateTime>,
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, row: &OrderRow) -> Result<(), DbError> {
+    diesel::insert_into(o::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<OrderRow>, DbError> {
+    Ok(o::table
+        .filter(o::id.eq(id))
+        .select(OrderRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A page of a project's orders (oldest first) and their total.
+pub fn list(
+    conn: &mut DbConn,
+    project_id: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<OrderRow>, i64), DbError> {
+    let total: i64 = o::table
+        .filter(o::project_id.eq(project_id))
+        .count()
+        .get_result(conn)?;
+    let rows = o::table
+        .filter(o::project_id.eq(project_id))
+        .order((o::created_at.asc(), o::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(OrderRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(o::table.filter(o::id.eq(id))).execute(conn)? == 1)
+}
+
+pub fn count_for_project(conn: &mut DbConn, project_id: &str) -> Result<i64, DbError> {
+    Ok(o::table
+        .filter(o::project_id.eq(project_id))
+        .count()
+        .get_result(conn)?)
+}
+
+/// PENDING orders nobody holds a live lease on, oldest first.
+pub fn claimable(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(o::table
+        .filter(o::status.eq(PENDING))
+        .filter(
+            o::lease_expires_at
+                .is_null()
+                .or(o::lease_expires_at.lt(now)),
+        )
+        .order(o::created_at.asc())
+        .limit(limit)
+        .select(o::id)
+        .load(conn)?)
+}
+
+/// Take the lease on a PENDING order; `None` when it is not claimable (done, deleted, or held
+/// by a live worker).
+pub fn claim(
+    conn: &mut DbConn,
+    id: &str,
+    owner: &str,
+    until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Option<OrderRow>, DbError> {
+    let n = diesel::update(
+        o::table
+            .filter(o::id.eq(id))
+            .filter(o::status.eq(PENDING))
+            .filter(
+                o::lease_expires_at
+                    .is_null()
+                    .or(o::lease_expires_at.lt(now)),
+            ),
+    )
+    .set((
+        o::lease_owner.eq(owner),
+        o::lease_expires_at.eq(until),
+        o::attempts.eq(o::attempts + 1),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        get(conn, id)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Mark an order this worker holds ACTIVE with what it produced. `false` when the lease was
+/// lost (the caller must then not keep what it produced).
+pub fn complete(
+    conn: &mut DbConn,
+    id: &str,
+    owner: &str,
+    secret_id: Option<&str>,
+    container_id: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        o::table
+            .filter(o::id.eq(id))
+            .filter(o::lease_owner.eq(owner))
+            .filter(o::status.eq(PENDING)),
+    )
+    .set((
+        o::status.eq(ACTIVE),
+        o::secret_id.eq(secret_id),
+        o::container_id.eq(container_id),
+        o::lease_owner.eq(None::<String>),
+        o::lease_expires_at.eq(None::<NaiveDateTime>),
+        o::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Mark an order this worker holds ERROR.
+pub fn fail(
+    conn: &mut DbConn,
+    id: &str,
+    owner: &str,
+    code: i32,
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        o::table
+            .filter(o::id.eq(id))
+            .filter(o::lease_owner.eq(owner))
+            .filter(o::status.eq(PENDING)),
+    )
+    .set((
+        o::status.eq(ERROR),
+        o::error_status_code.eq(code),
+        o::error_reason.eq(reason),
+        o::lease_owner.eq(None::<String>),
+        o::lease_expires_at.eq(None::<NaiveDateTime>),
+        o::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,254 @@
+//! Containers: groups of secret references (`generic`, `rsa`, `certificate`).
+
+use plugin_api::AuthContext;
+
+use super::quotas::{quota_reached, Resource};
+use super::{is_uuid4, Services};
+use crate::db::acl::read_acl;
+use crate::db::consumers::{self as consumer_db, ContainerConsumerRow};
+use crate::db::containers::{self as container_db, ContainerRow, SecretRef};
+use crate::db::{secrets as secret_db, write_tx, DbConn, DbError};
+use crate::error::ApiError;
+use crate::policy::{entity_target, Entity, Target};
+use crate::timefmt;
+
+pub mod ops {
+    pub const CREATE: &str = "Container creation";
+    pub const LIST: &str = "Containers(s) retrieval";
+    pub const GET: &str = "Container retrieval";
+    pub const DELETE: &str = "Container deletion";
+    pub const ADD_SECRET: &str = "Container Secret creation";
+    pub const REMOVE_SECRET: &str = "Container Secret deletion";
+}
+
+/// A container with its secret references and consumers.
+#[derive(Debug, Clone)]
+pub struct ContainerFull {
+    pub row: ContainerRow,
+    pub refs: Vec<SecretRef>,
+    pub consumers: Vec<ContainerConsumerRow>,
+}
+
+/// A validated new container.
+pub struct NewContainer {
+    pub name: Option<String>,
+    pub container_type: String,
+    pub refs: Vec<SecretRef>,
+}
+
+/// The policy target of a container (`with_acl: false` for its ACL endpoints).
+pub fn container_target(row: &ContainerRow, caller: &AuthContext, with_acl: bool) -> Target {
+    let acl = with_acl.then(|| read_acl(row.acl().as_ref()));
+    entity_target(
+        Entity::Container,
+        &row.project_id,
+        row.creator_id.as_deref(),
+        acl.as_ref(),
+        caller,
+    )
+}
+
+/// Attach references and consumers to container rows (two queries for any number of rows).
+fn complete(conn: &mut DbConn, rows: Vec<ContainerRow>) -> Result<Vec<ContainerFull>, DbError> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let refs = container_db::refs_of(conn, &ids)?;
+    let consumers = consumer_db::container_consumers_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ContainerFull {
+            refs: refs
+                .iter()
+                .filter(|(c, _)| *c == row.id)
+                .map(|(_, r)| r.clone())
+                .collect(),
+            consumers: consumers
+                .iter()
+                .filter(|c| c.container_id == row.id)
+                .cloned()
+                .collect(),
+            row,
+        })
+        .collect())
+}
+
+impl Services {
+    /// A container by id: 404 for malformed or unknown ids.
+    pub fn find_container(&self, id: &str, operation: &str) -> Result<ContainerRow, ApiError> {
+        if !is_uuid4(id) {
+            return Err(ApiError::not_found(
+                "Not Found. Provided container id is invalid.",
+            ));
+        }
+        let mut conn = self.conn(operation)?;
+        container_db::get(&mut conn, id)
+            .map_err(|e| ApiError::from_db(operation, e))?
+            .ok_or_else(|| ApiError::not_found("Secrets container not found."))
+    }
+
+    /// Look a container up and check `action` on it: 404 first, then 403.
+    pub fn authorized_container(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        action: &str,
+        operation: &str,
+        with_acl: bool,
+    ) -> Result<ContainerRow, ApiError> {
+        let row = self.find_container(id, operation)?;
+        self.authorize(
+            caller,
+            action,
+            &container_target(&row, caller, with_acl),
+            operation,
+        )?;
+        Ok(row)
+    }
+
+    /// A container's references and consumers.
+    pub fn container_full(
+        &self,
+        row: ContainerRow,
+        operation: &str,
+    ) -> Result<ContainerFull, ApiError> {
+        let mut conn = self.conn(operation)?;
+        let mut all =
+            complete(&mut conn, vec![row]).map_err(|e| ApiError::from_db(operation, e))?;
+        all.pop()
+            .ok_or_else(|| ApiError::failure(operation, &"container vanished"))
+    }
+
+    /// Create a container whose references all point at live secrets of the caller's project.
+    pub fn create_container(
+        &self,
+        caller: &AuthContext,
+        new: NewContainer,
+    ) -> Result<ContainerRow, ApiError> {
+        let now = timefmt::now();
+        let row = ContainerRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: caller.project_id.clone(),
+            creator_id: caller.user_id.clone(),
+            name: new.name,
+            container_type: new.container_type,
+            status: "ACTIVE".to_owned(),
+            acl_project_access: None,
+            acl_users: None,
+            acl_created_at: None,
+            acl_updated_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut conn = self.conn(ops::CREATE)?;
+        write_tx(&mut conn, |c| -> Result<Result<(), ApiError>, DbError> {
+            if self.over_quota(c, &caller.project_id, Resource::Containers)? {
+                return Ok(Err(quota_reached(ops::CREATE)));
+            }
+            for r in &new.refs {
+                if !self.secret_in_project(c, &r.secret_id, &caller.project_id)? {
+                    return Ok(Err(ApiError::not_found(format!(
+                        "Secret provided for '{}' doesn't exist.",
+                        r.name.as_deref().unwrap_or("None")
+                    ))));
+                }
+            }
+            container_db::insert(c, &row, &new.refs)?;
+            Ok(Ok(()))
+        })
+        .map_err(|e| ApiError::from_db(ops::CREATE, e))??;
+        Ok(row)
+    }
+
+    /// Whether a live secret with this id belongs to `project_id`.
+    fn secret_in_project(
+        &self,
+        conn: &mut DbConn,
+        secret_id: &str,
+        project_id: &str,
+    ) -> Result<bool, DbError> {
+        Ok(is_uuid4(secret_id)
+            && secret_db::get_live(conn, secret_id, timefmt::now())?
+                .is_some_and(|s| s.project_id == project_id))
+    }
+
+    /// A page of the caller's project's containers.
+    pub fn list_containers(
+        &self,
+        project_id: &str,
+        name: Option<&str>,
+        container_type: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ContainerFull>, i64), ApiError> {
+        let mut conn = self.conn(ops::LIST)?;
+        let (rows, total) =
+            container_db::list(&mut conn, project_id, name, container_type, offset, limit)
+                .map_err(|e| ApiError::from_db(ops::LIST, e))?;
+        let full = complete(&mut conn, rows).map_err(|e| ApiError::from_db(ops::LIST, e))?;
+        Ok((full, total))
+    }
+
+    pub fn delete_container(&self, id: &str) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::DELETE)?;
+        if container_db::delete(&mut conn, id).map_err(|e| ApiError::from_db(ops::DELETE, e))? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("Secrets container not found."))
+        }
+    }
+
+    /// Add a reference to a generic container.
+    pub fn add_container_secret(
+        &self,
+        caller: &AuthContext,
+        container: &ContainerRow,
+        r: SecretRef,
+    ) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::ADD_SECRET)?;
+        write_tx(&mut conn, |c| -> Result<Result<(), ApiError>, DbError> {
+            if !self.secret_in_project(c, &r.secret_id, &caller.project_id)? {
+                return Ok(Err(ApiError::not_found("Secret provided doesn't exist.")));
+            }
+            let existing = container_db::refs_of(c, std::slice::from_ref(&container.id))?;
+            if existing
+                .iter()
+                .any(|(_, e)| e.secret_id == r.secret_id && e.name == r.name)
+            {
+                return Ok(Err(ApiError::conflict(
+                    "Conflict. A secret with that name and ID is already stored in this container. \
+                     The same secret can exist in a container as long as the name is unique.",
+                )));
+            }
+            container_db::add_ref(c, &container.id, &r, timefmt::now())?;
+            Ok(Ok(()))
+        })
+        .map_err(|e| ApiError::from_db(ops::ADD_SECRET, e))?
+    }
+
+    /// Remove a reference from a container.
+    pub fn remove_container_secret(
+        &self,
+        caller: &AuthContext,
+        container: &ContainerRow,
+        r: SecretRef,
+        secret_ref: &str,
+    ) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::REMOVE_SECRET)?;
+        if !self
+            .secret_in_project(&mut conn, &r.secret_id, &caller.project_id)
+            .map_err(|e| ApiError::from_db(ops::REMOVE_SECRET, e))?
+        {
+            return Err(ApiError::not_found(format!(
+                "Secret '{}' with reference '{secret_ref}' doesn't exist.",
+                r.name.as_deref().unwrap_or("None")
+            )));
+        }
+        let removed = container_db::remove_ref(&mut conn, &container.id, &r, timefmt::now())
+            .map_err(|e| ApiError::from_db(ops::REMOVE_SECRET, e))?;
+        if removed == 0 {
+            return Err(ApiError::not_found(
+                "Secret provided is not in the container",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! Secret user metadata.
+
+use super::Services;
+use crate::db::metadata as meta_db;
+use crate::error::ApiError;
+use crate::timefmt;
+
+pub mod ops {
+    pub const GET_ALL: &str = "Secret metadata retrieval";
+    pub const PUT_ALL: &str = "Secret metadata creation";
+    pub const POST: &str = "Secret metadatum creation";
+    pub const GET: &str = "Secret metadatum retrieval";
+    pub const PUT: &str = "Secret metadatum update";
+    pub const DELETE: &str = "Secret metadatum removal";
+}
+
+fn missing() -> ApiError {
+    ApiError::not_found("Secret metadata not found.")
+}
+
+impl Services {
+    pub fn all_metadata(&self, secret_id: &str) -> Result<Vec<(String, String)>, ApiError> {
+        let mut conn = self.conn(ops::GET_ALL)?;
+        meta_db::all(&mut conn, secret_id).map_err(|e| ApiError::from_db(ops::GET_ALL, e))
+    }
+
+    pub fn replace_metadata(
+        &self,
+        secret_id: &str,
+        entries: &[(String, String)],
+    ) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::PUT_ALL)?;
+        meta_db::replace_all(&mut conn, secret_id, entries, timefmt::now())
+            .map_err(|e| ApiError::from_db(ops::PUT_ALL, e))
+    }
+
+    pub fn add_metadatum(&self, secret_id: &str, key: &str, value: &str) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::POST)?;
+        if meta_db::insert(&mut conn, secret_id, key, value, timefmt::now())
+            .map_err(|e| ApiError::from_db(ops::POST, e))?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::conflict(
+                "Conflict. Key in request is already in the secret metadata",
+            ))
+        }
+    }
+
+    pub fn metadatum(&self, secret_id: &str, key: &str) -> Result<String, ApiError> {
+        let mut conn = self.conn(ops::GET)?;
+        meta_db::get(&mut conn, secret_id, key)
+            .map_err(|e| ApiError::from_db(ops::GET, e))?
+            .ok_or_else(missing)
+    }
+
+    /// Whether the key exists (checked before the body is read, as Barbican does).
+    pub fn has_metadatum(&self, secret_id: &str, key: &str) -> Result<bool, ApiError> {
+        let mut conn = self.conn(ops::PUT)?;
+        Ok(meta_db::get(&mut conn, secret_id, key)
+            .map_err(|e| ApiError::from_db(ops::PUT, e))?
+            .is_some())
+    }
+
+    pub fn update_metadatum(
+        &self,
+        secret_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::PUT)?;
+        if meta_db::update(&mut conn, secret_id, key, value, timefmt::now())
+            .map_err(|e| ApiError::from_db(ops::PUT, e))?
+        {
+            Ok(())
+        } else {
+            Err(missing())
+        }
+    }
+
+    pub fn delete_metadatum(&self, secret_id: &str, key: &str) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::DELETE)?;
+        meta_db::delete(&mut conn, secret_id, key).map_err(|e| ApiError::from_db(ops::DELETE, e))
+    }
+}
+
+/// Check metadata the way Barbican does: keys URL-safe (`[A-Za-z0-9_-]*`), stored lower-case.
+pub fn key_is_url_safe(key: &str) -> bool {
+    key.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn url_safe_keys() {
+        assert!(super::key_is_url_safe("Color_1-x"));
+        assert!(super::key_is_url_safe(""));
+        assert!(!super::key_is_url_safe("a b"));
+        assert!(!super::key_is_url_safe("é"));
+    }
+}

@@ -1,0 +1,657 @@
+//! Orders: durable requests to generate a symmetric key (`key`) or an RSA key pair
+//! (`asymmetric`).
+//!
+//! Submission writes the order PENDING (after checking, at submit time, that the project's
+//! store can generate the spec) and hands it to the workers; the request then waits a little
+//! (`orders.inline_wait_ms`) so most orders are ACTIVE on the first GET, as with Barbican's
+//! synchronous mode. Workers claim an order with a lease, generate through the store plugin,
+//! and in one transaction insert what was generated and mark the order ACTIVE. A poller finds
+//! orders left PENDING by a restart or a dead worker (expired lease) and retries them.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use plugin_api::{
+    AuthContext, KeyPairTargets, KeySpec, PluginError, SecretType, StoreContext, StoreMetadata,
+};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use super::containers::NewContainer;
+use super::quotas::{quota_reached, Resource};
+use super::secrets::{key_spec, new_row, NewSecret};
+use super::Services;
+use crate::config::OrderSettings;
+use crate::db::containers::{self as container_db, ContainerRow, SecretRef};
+use crate::db::orders::{self as order_db, OrderRow};
+use crate::db::secrets::{self as secret_db, SecretRow};
+use crate::db::{write_tx, DbConn, DbError};
+use crate::error::ApiError;
+use crate::policy::order_target;
+use crate::timefmt;
+
+pub mod ops {
+    pub const CREATE: &str = "Order creation";
+    pub const LIST: &str = "Order(s) retrieval";
+    pub const GET: &str = "Order retrieval";
+    pub const DELETE: &str = "Order deletion";
+    pub const UPDATE: &str = "Order update";
+    pub const PROCESS: &str = "Process TypeOrder";
+}
+
+/// A validated order.
+pub struct NewOrder {
+    /// `key` or `asymmetric`.
+    pub order_type: String,
+    /// The meta to store and echo (without any passphrase).
+    pub meta: Map<String, Value>,
+    pub spec: KeySpec,
+    /// The generated secret's fields.
+    pub fields: NewSecret,
+    /// The normalized content type of generated secrets.
+    pub content_type: String,
+}
+
+/// Hands orders to the workers and tells submitters when theirs is done.
+pub struct OrderQueue {
+    settings: OrderSettings,
+    /// This process's lease-owner name.
+    owner: String,
+    sender: Mutex<Option<Sender<String>>>,
+    waiters: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl OrderQueue {
+    pub fn new(settings: OrderSettings) -> Self {
+        OrderQueue {
+            owner: format!("coffer-{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+            settings,
+            sender: Mutex::new(None),
+            waiters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &OrderSettings {
+        &self.settings
+    }
+
+    fn enqueue(&self, id: &str) {
+        if let Some(tx) = self
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            // A closed channel means the workers are gone (shutting down): the poller of the
+            // next start picks the order up.
+            let _ = tx.send(id.to_owned());
+        }
+    }
+
+    /// A receiver that fires when order `id` is finished (ACTIVE or ERROR).
+    pub fn watch(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.to_owned())
+            .or_default()
+            .push(tx);
+        rx
+    }
+
+    fn finished(&self, id: &str) {
+        let waiting = self
+            .waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        for tx in waiting.into_iter().flatten() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Forget watchers that gave up (the order is still processed).
+    pub fn unwatch(&self, id: &str) {
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+}
+
+/// Start the order workers and the poller. They stop by themselves once `services` is dropped.
+pub fn start_workers(services: &Arc<Services>) {
+    let (tx, rx) = mpsc::channel::<String>();
+    *services
+        .orders
+        .sender
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(tx.clone());
+    let rx = Arc::new(Mutex::new(rx));
+    for n in 0..services.orders.settings.workers {
+        let weak = Arc::downgrade(services);
+        let rx = Arc::clone(&rx);
+        let spawned = std::thread::Builder::new()
+            .name(format!("coffer-order-{n}"))
+            .spawn(move || worker_loop(weak, rx));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start an order worker");
+        }
+    }
+    let weak = Arc::downgrade(services);
+    let poll = Duration::from_secs(services.orders.settings.poll_seconds.max(1));
+    let spawned = std::thread::Builder::new()
+        .name("coffer-order-poller".into())
+        .spawn(move || poller_loop(weak, tx, poll));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the order poller");
+    }
+}
+
+fn worker_loop(services: Weak<Services>, rx: Arc<Mutex<Receiver<String>>>) {
+    loop {
+        let next = rx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv_timeout(Duration::from_millis(500));
+        match next {
+            Ok(id) => match services.upgrade() {
+                Some(s) => s.process_order(&id),
+                None => return,
+            },
+            Err(RecvTimeoutError::Timeout) => {
+                if services.strong_count() == 0 {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn poller_loop(services: Weak<Services>, tx: Sender<String>, every: Duration) {
+    loop {
+        let Some(s) = services.upgrade() else { return };
+        match s
+            .db
+            .conn()
+            .and_then(|mut c| order_db::claimable(&mut c, timefmt::now(), 100))
+        {
+            Ok(ids) => {
+                for id in ids {
+                    if tx.send(id).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "order poller could not read pending orders"),
+        }
+        drop(s);
+        // Sleep in short steps so a dropped service stops the poller promptly.
+        let mut slept = Duration::ZERO;
+        while slept < every {
+            std::thread::sleep(Duration::from_millis(200));
+            slept += Duration::from_millis(200);
+            if services.strong_count() == 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// What a finished generation produced, to insert with the order's completion.
+struct Generated {
+    secrets: Vec<SecretRow>,
+    container: Option<(ContainerRow, Vec<SecretRef>)>,
+    secret_id: Option<String>,
+    container_id: Option<String>,
+}
+
+/// Why a generation failed: retry later, or fail the order with a status and reason.
+enum GenerationError {
+    Retry(String),
+    Fail(i32, String),
+}
+
+impl From<PluginError> for GenerationError {
+    fn from(e: PluginError) -> Self {
+        match e {
+            PluginError::Unavailable(m) => GenerationError::Retry(m),
+            PluginError::Unsupported(_) | PluginError::InvalidInput(_) => GenerationError::Fail(
+                400,
+                format!(
+                    "{} issue seen - Secret generate supported plugin not found.",
+                    ops::PROCESS
+                ),
+            ),
+            other => {
+                tracing::error!(error = %other, "order generation failed");
+                GenerationError::Fail(
+                    500,
+                    format!(
+                        "{} failure seen - please contact site administrator.",
+                        ops::PROCESS
+                    ),
+                )
+            }
+        }
+    }
+}
+
+impl From<ApiError> for GenerationError {
+    fn from(e: ApiError) -> Self {
+        GenerationError::Fail(i32::from(e.status().as_u16()), e.description().to_owned())
+    }
+}
+
+impl Services {
+    /// Submit an order: checked against the store and the quota, written PENDING, queued.
+    pub fn submit_order(&self, caller: &AuthContext, new: NewOrder) -> Result<OrderRow, ApiError> {
+        let store = self.store_for_project(&caller.project_id, ops::CREATE)?;
+        if !store.store.generate_supports(&new.spec) {
+            return Err(ApiError::issue(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                ops::CREATE,
+                "Secret generate supported plugin not found",
+            ));
+        }
+        let now = timefmt::now();
+        let id = uuid::Uuid::new_v4().to_string();
+        // A passphrase is stored at once, encrypted, as the secret the key pair will use.
+        let passphrase = match &new.spec.passphrase {
+            Some(p) => {
+                let fields = NewSecret {
+                    secret_type: SecretType::Passphrase,
+                    payload: None,
+                    ..copy_fields(&new.fields)
+                };
+                let mut row = new_row(
+                    uuid::Uuid::new_v4().to_string(),
+                    &caller.project_id,
+                    caller.user_id.as_deref(),
+                    &fields,
+                    now,
+                );
+                let payload = super::secrets::Payload {
+                    bytes: Zeroizing::new(p.as_bytes().to_vec()),
+                    content_type: new.content_type.clone(),
+                };
+                let meta = self.store_generated(&row, &payload)?;
+                row.content_type = Some(new.content_type.clone());
+                row.store_name = Some(store.name.clone());
+                row.store_metadata = Some(secret_db::encode_metadata(&meta));
+                Some(row)
+            }
+            None => None,
+        };
+        let row = OrderRow {
+            id,
+            project_id: caller.project_id.clone(),
+            creator_id: caller.user_id.clone(),
+            order_type: new.order_type,
+            status: order_db::PENDING.to_owned(),
+            meta: Value::Object(new.meta).to_string(),
+            secret_id: None,
+            container_id: None,
+            passphrase_secret_id: passphrase.as_ref().map(|p| p.id.clone()),
+            error_status_code: None,
+            error_reason: None,
+            sub_status: Some("Unknown".to_owned()),
+            sub_status_message: Some("Unknown".to_owned()),
+            lease_owner: None,
+            lease_expires_at: None,
+            attempts: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut conn = self.conn(ops::CREATE)?;
+        write_tx(&mut conn, |c| -> Result<Result<(), ApiError>, DbError> {
+            if self.over_quota(c, &caller.project_id, Resource::Orders)? {
+                return Ok(Err(quota_reached(ops::CREATE)));
+            }
+            if let Some(p) = &passphrase {
+                secret_db::insert(c, p)?;
+            }
+            order_db::insert(c, &row)?;
+            Ok(Ok(()))
+        })
+        .map_err(|e| ApiError::from_db(ops::CREATE, e))??;
+        Ok(row)
+    }
+
+    /// Queue an order for the workers.
+    pub fn enqueue_order(&self, id: &str) {
+        self.orders.enqueue(id);
+    }
+
+    /// Store the passphrase of an order (encrypted like any payload) before the order exists.
+    fn store_generated(
+        &self,
+        row: &SecretRow,
+        payload: &super::secrets::Payload,
+    ) -> Result<StoreMetadata, ApiError> {
+        let store = self.store_for_project(&row.project_id, ops::CREATE)?;
+        let keks = self.keks_for(&row.project_id, &store.name);
+        let ctx = StoreContext {
+            project_id: &row.project_id,
+            secret_id: &row.id,
+            keks: &keks,
+        };
+        let dto = plugin_api::SecretDto {
+            secret_type: SecretType::Passphrase,
+            payload: payload.bytes.clone(),
+            content_type: payload.content_type.clone(),
+            key_spec: KeySpec::default(),
+        };
+        store
+            .store
+            .store_secret(ctx, &dto)
+            .map_err(|e| ApiError::from_plugin(ops::CREATE, e))
+    }
+
+    /// An order of the caller's project, authorized for `action`; 404 otherwise (orders of
+    /// other projects are invisible, as in Barbican).
+    pub fn authorized_order(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        action: &str,
+        operation: &str,
+    ) -> Result<OrderRow, ApiError> {
+        let row = {
+            let mut conn = self.conn(operation)?;
+            order_db::get(&mut conn, id).map_err(|e| ApiError::from_db(operation, e))?
+        }
+        .filter(|o| o.project_id == caller.project_id)
+        .ok_or_else(|| ApiError::not_found("Order not found."))?;
+        self.authorize(
+            caller,
+            action,
+            &order_target(&row.project_id, row.creator_id.as_deref()),
+            operation,
+        )?;
+        Ok(row)
+    }
+
+    pub fn list_orders(
+        &self,
+        project_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<OrderRow>, i64), ApiError> {
+        let mut conn = self.conn(ops::LIST)?;
+        order_db::list(&mut conn, project_id, offset, limit)
+            .map_err(|e| ApiError::from_db(ops::LIST, e))
+    }
+
+    pub fn delete_order(&self, id: &str) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::DELETE)?;
+        if order_db::delete(&mut conn, id).map_err(|e| ApiError::from_db(ops::DELETE, e))? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("Order not found."))
+        }
+    }
+
+    /// Work one order (called by the workers). Safe to call for any id: only a claimable
+    /// order is worked.
+    pub fn process_order(&self, id: &str) {
+        let settings = self.orders.settings.clone();
+        let owner = self.orders.owner.clone();
+        let now = timefmt::now();
+        let until =
+            now + chrono::Duration::seconds(i64::try_from(settings.lease_seconds).unwrap_or(300));
+        let claimed = self
+            .db
+            .conn()
+            .and_then(|mut c| order_db::claim(&mut c, id, &owner, until, now));
+        let order = match claimed {
+            Ok(Some(o)) => o,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(order = id, error = %e, "could not claim order");
+                return;
+            }
+        };
+        let outcome = self
+            .generate(&order)
+            .and_then(|g| self.finish(&order, &owner, g));
+        match outcome {
+            Ok(()) => tracing::info!(order = id, "order completed"),
+            Err(GenerationError::Retry(why)) if order.attempts < settings.max_attempts => {
+                // Leave it PENDING; the lease expires and the poller retries it.
+                tracing::warn!(order = id, attempt = order.attempts, error = %why, "order will be retried");
+                return;
+            }
+            Err(GenerationError::Retry(why)) => {
+                tracing::error!(order = id, error = %why, "order failed after retries");
+                self.fail_order(
+                    &order,
+                    &owner,
+                    503,
+                    &format!("{} issue seen - backend unavailable.", ops::PROCESS),
+                );
+            }
+            Err(GenerationError::Fail(code, reason)) => {
+                tracing::warn!(order = id, code, reason = %reason, "order failed");
+                self.fail_order(&order, &owner, code, &reason);
+            }
+        }
+        self.orders.finished(id);
+    }
+
+    fn fail_order(&self, order: &OrderRow, owner: &str, code: i32, reason: &str) {
+        let r = self.db.conn().and_then(|mut c| {
+            order_db::fail(&mut c, &order.id, owner, code, reason, timefmt::now())
+        });
+        if let Err(e) = r {
+            tracing::error!(order = %order.id, error = %e, "could not record order failure");
+        }
+    }
+
+    /// Generate what the order asks for (nothing is persisted yet).
+    fn generate(&self, order: &OrderRow) -> Result<Generated, GenerationError> {
+        let meta: Map<String, Value> = serde_json::from_str(&order.meta).map_err(|e| {
+            GenerationError::Fail(
+                500,
+                format!(
+                    "{} failure seen - stored meta unreadable: {e}.",
+                    ops::PROCESS
+                ),
+            )
+        })?;
+        let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_owned);
+        let fields = NewSecret {
+            name: text("name"),
+            secret_type: SecretType::Symmetric,
+            algorithm: text("algorithm"),
+            bit_length: meta
+                .get("bit_length")
+                .and_then(Value::as_i64)
+                .and_then(|b| i32::try_from(b).ok()),
+            mode: text("mode"),
+            expiration: text("expiration").and_then(|e| timefmt::parse_isotime(&e)),
+            payload: None,
+        };
+        let content_type = text("payload_content_type")
+            .map(|c| crate::api::validate::normalize_content_type(&c))
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let mut spec = key_spec(
+            fields.algorithm.as_deref(),
+            fields.bit_length,
+            fields.mode.as_deref(),
+        );
+        let store = self.store_for_project(&order.project_id, ops::PROCESS)?;
+        let now = timefmt::now();
+        let secret = |t: SecretType| {
+            let f = NewSecret {
+                secret_type: t,
+                ..copy_fields(&fields)
+            };
+            let mut row = new_row(
+                uuid::Uuid::new_v4().to_string(),
+                &order.project_id,
+                order.creator_id.as_deref(),
+                &f,
+                now,
+            );
+            row.content_type = Some(content_type.clone());
+            row.store_name = Some(store.name.clone());
+            row
+        };
+        let keks_project = order.project_id.clone();
+        let keks = self.keks_for(&keks_project, &store.name);
+
+        if order.order_type == "key" {
+            let mut row = secret(SecretType::Symmetric);
+            let ctx = StoreContext {
+                project_id: &order.project_id,
+                secret_id: &row.id,
+                keks: &keks,
+            };
+            let meta = store.store.generate_symmetric_key(ctx, &spec)?;
+            row.store_metadata = Some(secret_db::encode_metadata(&meta));
+            return Ok(Generated {
+                secret_id: Some(row.id.clone()),
+                secrets: vec![row],
+                container: None,
+                container_id: None,
+            });
+        }
+
+        // Asymmetric: the passphrase (if any) was stored at submission.
+        let passphrase_row = match &order.passphrase_secret_id {
+            Some(pid) => {
+                let row = self
+                    .db
+                    .conn()
+                    .and_then(|mut c| secret_db::get_live(&mut c, pid, now))
+                    .map_err(|e| GenerationError::Retry(e.to_string()))?
+                    .ok_or_else(|| {
+                        GenerationError::Fail(
+                            400,
+                            format!(
+                                "{} issue seen - the order's passphrase secret is gone.",
+                                ops::PROCESS
+                            ),
+                        )
+                    })?;
+                let bytes = self.payload(&row, ops::PROCESS)?;
+                spec.passphrase =
+                    Some(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
+                Some(row)
+            }
+            None => None,
+        };
+        let mut private = secret(SecretType::Private);
+        let mut public = secret(SecretType::Public);
+        let targets = KeyPairTargets {
+            private_key: StoreContext {
+                project_id: &order.project_id,
+                secret_id: &private.id,
+                keks: &keks,
+            },
+            public_key: StoreContext {
+                project_id: &order.project_id,
+                secret_id: &public.id,
+                keks: &keks,
+            },
+            passphrase: None,
+        };
+        let generated = store.store.generate_asymmetric_key(targets, &spec)?;
+        private.store_metadata = Some(secret_db::encode_metadata(&generated.private_key));
+        public.store_metadata = Some(secret_db::encode_metadata(&generated.public_key));
+        let mut refs = vec![
+            SecretRef {
+                name: Some("private_key".into()),
+                secret_id: private.id.clone(),
+            },
+            SecretRef {
+                name: Some("public_key".into()),
+                secret_id: public.id.clone(),
+            },
+        ];
+        if let Some(p) = &passphrase_row {
+            refs.push(SecretRef {
+                name: Some("private_key_passphrase".into()),
+                secret_id: p.id.clone(),
+            });
+        }
+        let container = NewContainer {
+            name: fields.name.clone(),
+            container_type: "rsa".into(),
+            refs,
+        };
+        let crow = ContainerRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: order.project_id.clone(),
+            creator_id: order.creator_id.clone(),
+            name: container.name,
+            container_type: container.container_type,
+            status: "ACTIVE".into(),
+            acl_project_access: None,
+            acl_users: None,
+            acl_created_at: None,
+            acl_updated_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok(Generated {
+            secret_id: None,
+            container_id: Some(crow.id.clone()),
+            secrets: vec![private, public],
+            container: Some((crow, container.refs)),
+        })
+    }
+
+    /// Insert what was generated and mark the order ACTIVE, atomically.
+    fn finish(&self, order: &OrderRow, owner: &str, g: Generated) -> Result<(), GenerationError> {
+        let mut conn = self
+            .db
+            .conn()
+            .map_err(|e| GenerationError::Retry(e.to_string()))?;
+        let result = write_tx(&mut conn, |c: &mut DbConn| -> Result<bool, DbError> {
+            for s in &g.secrets {
+                secret_db::insert(c, s)?;
+            }
+            if let Some((row, refs)) = &g.container {
+                container_db::insert(c, row, refs)?;
+            }
+            if !order_db::complete(
+                c,
+                &order.id,
+                owner,
+                g.secret_id.as_deref(),
+                g.container_id.as_deref(),
+                timefmt::now(),
+            )? {
+                // The lease was lost (another worker took over): keep nothing of this run.
+                return Err(DbError::Query("order lease lost".into()));
+            }
+            Ok(true)
+        });
+        match result {
+            Ok(_) => Ok(()),
+            Err(DbError::Unavailable(m)) => Err(GenerationError::Retry(m)),
+            Err(e) => {
+                tracing::warn!(order = %order.id, error = %e, "order result not stored");
+                Err(GenerationError::Retry(e.to_string()))
+            }
+        }
+    }
+}
+
+fn copy_fields(f: &NewSecret) -> NewSecret {
+    NewSecret {
+        name: f.name.clone(),
+        secret_type: f.secret_type,
+        algorithm: f.algorithm.clone(),
+        bit_length: f.bit_length,
+        mode: f.mode.clone(),
+        expiration: f.expiration,
+        payload: None,
+    }
+}

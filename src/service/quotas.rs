@@ -1,0 +1,215 @@
+//! Quotas: configured defaults, per-project overrides (service admins only), and enforcement
+//! inside the write transaction that creates the resource, so concurrent creations cannot
+//! overshoot (SQLite serializes write transactions).
+
+use actix_web::http::StatusCode;
+use plugin_api::AuthContext;
+
+use super::Services;
+use crate::config::QuotaSettings;
+use crate::db::quotas::{self as quota_db, QuotaRow};
+use crate::db::{
+    consumers as consumer_db, containers as container_db, orders as order_db, secrets as secret_db,
+};
+use crate::db::{DbConn, DbError};
+use crate::error::ApiError;
+use crate::policy::Target;
+use crate::timefmt;
+
+pub mod ops {
+    pub const QUOTAS: &str = "Quotas";
+    pub const PROJECT_QUOTAS: &str = "Project Quotas";
+}
+
+/// A resource a quota limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Secrets,
+    Orders,
+    Containers,
+    SecretConsumers,
+    ContainerConsumers,
+}
+
+/// The five quota values, `None` where unset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaValues {
+    pub secrets: Option<i32>,
+    pub orders: Option<i32>,
+    pub containers: Option<i32>,
+    pub consumers: Option<i32>,
+    pub cas: Option<i32>,
+}
+
+impl QuotaValues {
+    fn from_row(r: &QuotaRow) -> Self {
+        QuotaValues {
+            secrets: r.secrets,
+            orders: r.orders,
+            containers: r.containers,
+            consumers: r.consumers,
+            cas: r.cas,
+        }
+    }
+
+    fn effective(&self, d: &QuotaSettings) -> QuotaSettings {
+        QuotaSettings {
+            secrets: self.secrets.unwrap_or(d.secrets),
+            orders: self.orders.unwrap_or(d.orders),
+            containers: self.containers.unwrap_or(d.containers),
+            consumers: self.consumers.unwrap_or(d.consumers),
+            cas: self.cas.unwrap_or(d.cas),
+        }
+    }
+}
+
+/// The 403 a creation gets when the project is at its quota.
+pub fn quota_reached(operation: &str) -> ApiError {
+    ApiError::issue(
+        StatusCode::FORBIDDEN,
+        operation,
+        "Creation not allowed because a quota has been reached",
+    )
+}
+
+impl Services {
+    fn effective_quotas(
+        &self,
+        conn: &mut DbConn,
+        project_id: &str,
+    ) -> Result<QuotaSettings, DbError> {
+        Ok(quota_db::get(conn, project_id)?
+            .map(|r| QuotaValues::from_row(&r))
+            .unwrap_or_default()
+            .effective(&self.quota_defaults))
+    }
+
+    /// Whether creating one more `resource` would exceed the project's quota. Call inside the
+    /// write transaction that creates it.
+    pub fn over_quota(
+        &self,
+        conn: &mut DbConn,
+        project_id: &str,
+        resource: Resource,
+    ) -> Result<bool, DbError> {
+        let q = self.effective_quotas(conn, project_id)?;
+        let limit = match resource {
+            Resource::Secrets => q.secrets,
+            Resource::Orders => q.orders,
+            Resource::Containers => q.containers,
+            Resource::SecretConsumers | Resource::ContainerConsumers => q.consumers,
+        };
+        if limit < 0 {
+            return Ok(false);
+        }
+        if limit == 0 {
+            return Ok(true);
+        }
+        let count = match resource {
+            Resource::Secrets => secret_db::count_for_project(conn, project_id)?,
+            Resource::Orders => order_db::count_for_project(conn, project_id)?,
+            Resource::Containers => container_db::count_for_project(conn, project_id)?,
+            Resource::SecretConsumers => {
+                consumer_db::count_secret_consumers_of_project(conn, project_id)?
+            }
+            Resource::ContainerConsumers => {
+                consumer_db::count_container_consumers_of_project(conn, project_id)?
+            }
+        };
+        Ok(count >= i64::from(limit))
+    }
+
+    /// The caller's project's effective quotas.
+    pub fn quotas(&self, caller: &AuthContext) -> Result<QuotaSettings, ApiError> {
+        self.authorize(caller, "quotas:get", &Target::new(), ops::QUOTAS)?;
+        let mut conn = self.conn(ops::QUOTAS)?;
+        self.effective_quotas(&mut conn, &caller.project_id)
+            .map_err(|e| ApiError::from_db(ops::QUOTAS, e))
+    }
+
+    /// Every project's overrides (service admins).
+    pub fn list_project_quotas(
+        &self,
+        caller: &AuthContext,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<(String, QuotaValues)>, i64), ApiError> {
+        self.authorize(
+            caller,
+            "project_quotas:get",
+            &Target::new(),
+            ops::PROJECT_QUOTAS,
+        )?;
+        let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
+        let (rows, total) = quota_db::list(&mut conn, offset, limit)
+            .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))?;
+        Ok((
+            rows.iter()
+                .map(|r| (r.project_id.clone(), QuotaValues::from_row(r)))
+                .collect(),
+            total,
+        ))
+    }
+
+    /// One project's overrides (service admins); 404 when it has none.
+    pub fn project_quotas(
+        &self,
+        caller: &AuthContext,
+        project_id: &str,
+    ) -> Result<QuotaValues, ApiError> {
+        self.authorize(
+            caller,
+            "project_quotas:get",
+            &Target::new(),
+            ops::PROJECT_QUOTAS,
+        )?;
+        let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
+        quota_db::get(&mut conn, project_id)
+            .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))?
+            .map(|r| QuotaValues::from_row(&r))
+            .ok_or_else(|| ApiError::not_found("Project quotas not found."))
+    }
+
+    /// Authorize a project-quota change before its body is read.
+    pub fn authorize_project_quota_change(
+        &self,
+        caller: &AuthContext,
+        delete: bool,
+    ) -> Result<(), ApiError> {
+        let action = if delete {
+            "project_quotas:delete"
+        } else {
+            "project_quotas:put"
+        };
+        self.authorize(caller, action, &Target::new(), ops::PROJECT_QUOTAS)
+    }
+
+    pub fn set_project_quotas(
+        &self,
+        project_id: &str,
+        values: QuotaValues,
+    ) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
+        let row = QuotaRow {
+            project_id: project_id.to_owned(),
+            secrets: values.secrets,
+            orders: values.orders,
+            containers: values.containers,
+            consumers: values.consumers,
+            cas: values.cas,
+        };
+        quota_db::upsert(&mut conn, &row, timefmt::now())
+            .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))
+    }
+
+    pub fn delete_project_quotas(&self, project_id: &str) -> Result<(), ApiError> {
+        let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
+        if quota_db::delete(&mut conn, project_id)
+            .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("Project quotas not found."))
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Secret stores: the configured stores (with stable ids recorded in the database), the global
+//! default, and each project's preferred store, which decides where new secrets go. Existing
+//! secrets always stay with the store that wrote them.
+
+use std::sync::Arc;
+
+use plugin_api::AuthContext;
+
+use super::Services;
+use crate::db::stores::{self as store_db, ConfiguredStore, StoreRow};
+use crate::db::{Db, DbError};
+use crate::error::ApiError;
+use crate::plugins::{LoadedStore, Plugins};
+use crate::policy::Target;
+use crate::timefmt;
+
+pub mod ops {
+    pub const LIST: &str = "List available secret stores";
+    pub const GET: &str = "Secret store retrieval";
+    pub const GLOBAL_DEFAULT: &str = "Retrieve global default secret store";
+    pub const PREFERRED: &str = "Retrieve project preferred store";
+    pub const SET_PREFERRED: &str = "Setting preferred secret store";
+    pub const CLEAR_PREFERRED: &str = "Removing preferred secret store";
+}
+
+/// The configured stores as the API shows them.
+pub struct StoreDirectory {
+    /// Whether the secret-stores API is on (stores configured explicitly).
+    pub enabled: bool,
+    pub rows: Vec<StoreRow>,
+}
+
+impl StoreDirectory {
+    /// Record the configured stores in the database (ids stay stable across restarts) and warn
+    /// about secrets held by stores that are no longer configured.
+    pub fn sync(db: &Db, plugins: &Plugins, enabled: bool) -> Result<StoreDirectory, DbError> {
+        let configured: Vec<ConfiguredStore<'_>> = plugins
+            .stores
+            .values()
+            .map(|s| ConfiguredStore {
+                name: &s.name,
+                store_plugin: s.store_plugin.name,
+                crypto_plugin: s.crypto_plugin.map(|d| d.name),
+                global_default: s.name == plugins.default_store,
+            })
+            .collect();
+        let mut conn = db.conn()?;
+        let rows = store_db::sync(&mut conn, &configured, timefmt::now())?;
+        for name in store_db::store_names_in_use(&mut conn)? {
+            if !plugins.stores.contains_key(&name) {
+                tracing::warn!(
+                    store = %name,
+                    "secrets are held by store '{name}', which is not configured: they cannot be \
+                     read until it is configured again"
+                );
+            }
+        }
+        Ok(StoreDirectory { enabled, rows })
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&StoreRow> {
+        self.rows.iter().find(|r| r.id == id)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&StoreRow> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+}
+
+fn not_enabled() -> ApiError {
+    ApiError::not_found(
+        "Not Found. Multiple backends support is not enabled in service configuration.",
+    )
+}
+
+/// A store's row with its loaded plugins.
+pub struct StoreInfo<'a> {
+    pub row: &'a StoreRow,
+    pub loaded: Option<&'a Arc<LoadedStore>>,
+}
+
+impl Services {
+    fn stores_enabled(&self) -> Result<(), ApiError> {
+        if self.stores.enabled {
+            Ok(())
+        } else {
+            Err(not_enabled())
+        }
+    }
+
+    fn info<'a>(&'a self, row: &'a StoreRow) -> StoreInfo<'a> {
+        StoreInfo {
+            row,
+            loaded: self.plugins.stores.get(&row.name),
+        }
+    }
+
+    /// The store a project's new secrets and orders go to: its preferred store, else the
+    /// global default.
+    pub fn store_for_project(
+        &self,
+        project_id: &str,
+        operation: &str,
+    ) -> Result<&Arc<LoadedStore>, ApiError> {
+        if self.stores.enabled && self.stores.rows.len() > 1 {
+            let preferred = {
+                let mut conn = self.conn(operation)?;
+                store_db::preferred(&mut conn, project_id)
+                    .map_err(|e| ApiError::from_db(operation, e))?
+            };
+            if let Some(row) = preferred.and_then(|id| self.stores.by_id(&id)) {
+                if let Some(s) = self.plugins.stores.get(&row.name) {
+                    return Ok(s);
+                }
+            }
+        }
+        self.plugins
+            .store_for_new_secret()
+            .ok_or_else(|| ApiError::failure(operation, &"no store is configured for new secrets"))
+    }
+
+    pub fn list_stores(&self, caller: &AuthContext) -> Result<Vec<StoreInfo<'_>>, ApiError> {
+        self.stores_enabled()?;
+        self.authorize(caller, "secretstores:get", &Target::new(), ops::LIST)?;
+        Ok(self.stores.rows.iter().map(|r| self.info(r)).collect())
+    }
+
+    /// A store by id: 404 when unknown.
+    pub fn get_store(&self, caller: &AuthContext, id: &str) -> Result<StoreInfo<'_>, ApiError> {
+        self.stores_enabled()?;
+        let row = self
+            .stores
+            .by_id(id)
+            .ok_or_else(|| ApiError::not_found("Not Found. Secret store not found."))?;
+        self.authorize(caller, "secretstore:get", &Target::new(), ops::GET)?;
+        Ok(self.info(row))
+    }
+
+    pub fn global_default_store(&self, caller: &AuthContext) -> Result<StoreInfo<'_>, ApiError> {
+        self.stores_enabled()?;
+        self.authorize(
+            caller,
+            "secretstores:get_global_default",
+            &Target::new(),
+            ops::GLOBAL_DEFAULT,
+        )?;
+        let row = self
+            .stores
+            .rows
+            .iter()
+            .find(|r| r.global_default)
+            .ok_or_else(|| ApiError::failure(ops::GLOBAL_DEFAULT, &"no global default store"))?;
+        Ok(self.info(row))
+    }
+
+    pub fn preferred_store(&self, caller: &AuthContext) -> Result<StoreInfo<'_>, ApiError> {
+        self.stores_enabled()?;
+        self.authorize(
+            caller,
+            "secretstores:get_preferred",
+            &Target::new(),
+            ops::PREFERRED,
+        )?;
+        let id = {
+            let mut conn = self.conn(ops::PREFERRED)?;
+            store_db::preferred(&mut conn, &caller.project_id)
+                .map_err(|e| ApiError::from_db(ops::PREFERRED, e))?
+        };
+        let row = id.and_then(|id| self.stores.by_id(&id)).ok_or_else(|| {
+            ApiError::not_found("Not Found. No preferred secret store defined for this project.")
+        })?;
+        Ok(self.info(row))
+    }
+
+    /// Set (`Some(store id)`) or clear (`None`) the caller's project's preferred store.
+    pub fn set_preferred_store(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        set: bool,
+    ) -> Result<(), ApiError> {
+        self.stores_enabled()?;
+        let row = self
+            .stores
+            .by_id(id)
+            .ok_or_else(|| ApiError::not_found("Not Found. Secret store not found."))?;
+        let (action, op) = if set {
+            ("secretstore_preferred:post", ops::SET_PREFERRED)
+        } else {
+            ("secretstore_preferred:delete", ops::CLEAR_PREFERRED)
+        };
+        self.authorize(caller, action, &Target::new(), op)?;
+        let mut conn = self.conn(op)?;
+        if set {
+            store_db::set_preferred(&mut conn, &caller.project_id, &row.id, timefmt::now())
+                .map_err(|e| ApiError::from_db(op, e))
+        } else if store_db::clear_preferred(&mut conn, &caller.project_id)
+            .map_err(|e| ApiError::from_db(op, e))?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(
+                "Not Found. No preferred secret store defined for this project.",
+            ))
+        }
+    }
+}
