@@ -27,6 +27,12 @@ pub fn isoformat(t: &NaiveDateTime) -> String {
     }
 }
 
+/// A time with all six fraction digits, as Barbican's JSON encoder writes datetimes stored in
+/// an order's `meta`.
+pub fn isoformat_micros(t: &NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
 /// Parse an ISO-8601 time the way `oslo_utils.timeutils.parse_isotime` does, normalized to
 /// naive UTC. `None` when the text is not a time.
 pub fn parse_isotime(text: &str) -> Option<NaiveDateTime> {

@@ -50,12 +50,8 @@ fn load(
     op: &str,
 ) -> Result<Option<Acl>, ApiError> {
     Ok(match kind {
-        Kind::Secret => services
-            .authorized_secret_without_acl(caller, id, action, op)?
-            .acl(),
-        Kind::Container => services
-            .authorized_container(caller, id, action, op, false)?
-            .acl(),
+        Kind::Secret => services.authorized_secret(caller, id, action, op)?.acl(),
+        Kind::Container => services.authorized_container(caller, id, action, op)?.acl(),
     })
 }
 

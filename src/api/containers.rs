@@ -112,7 +112,7 @@ pub async fn get(
     let id = path.into_inner();
     let services = state.services.clone();
     let full = blocking(ops::GET, move || {
-        let row = services.authorized_container(&caller.0, &id, "container:get", ops::GET, true)?;
+        let row = services.authorized_container(&caller.0, &id, "container:get", ops::GET)?;
         services.container_full(row, ops::GET)
     })
     .await?;
@@ -133,8 +133,7 @@ pub async fn delete(
     let id = path.into_inner();
     let services = state.services.clone();
     blocking(ops::DELETE, move || {
-        let row =
-            services.authorized_container(&caller.0, &id, "container:delete", ops::DELETE, true)?;
+        let row = services.authorized_container(&caller.0, &id, "container:delete", ops::DELETE)?;
         services.delete_container(&row.id)
     })
     .await?;
@@ -156,7 +155,7 @@ pub async fn add_secret(
     let services = state.services.clone();
     let c = caller.clone();
     let row = blocking(ops::ADD_SECRET, move || {
-        services.authorized_container(&c.0, &id, "container_secret:post", ops::ADD_SECRET, true)
+        services.authorized_container(&c.0, &id, "container_secret:post", ops::ADD_SECRET)
     })
     .await?;
     if row.container_type != "generic" {
@@ -197,13 +196,7 @@ pub async fn remove_secret(
     let services = state.services.clone();
     let c = caller.clone();
     let row = blocking(ops::REMOVE_SECRET, move || {
-        services.authorized_container(
-            &c.0,
-            &id,
-            "container_secret:delete",
-            ops::REMOVE_SECRET,
-            true,
-        )
+        services.authorized_container(&c.0, &id, "container_secret:delete", ops::REMOVE_SECRET)
     })
     .await?;
     let body = super::read_body(body, &req, state.max_request_bytes, ApiError::too_large).await?;
@@ -245,7 +238,7 @@ pub async fn add_consumer(
     let services = state.services.clone();
     let c = caller.clone();
     let row = blocking(op, move || {
-        services.authorized_container(&c.0, &id, "container_consumers:post", op, true)
+        services.authorized_container(&c.0, &id, "container_consumers:post", op)
     })
     .await?;
     let (name, url) = validate::container_consumer(&json_body(&state, &req, body).await?)?;
@@ -278,8 +271,7 @@ pub async fn list_consumers(
     let (offset, limit) = paging_of(&state, &req);
     let services = state.services.clone();
     let (cid, rows, total) = blocking(op, move || {
-        let row =
-            services.authorized_container(&caller.0, &id, "container_consumers:get", op, true)?;
+        let row = services.authorized_container(&caller.0, &id, "container_consumers:get", op)?;
         let (rows, total) = services.container_consumers(&row.id, offset, limit)?;
         Ok((row.id, rows, total))
     })
@@ -324,7 +316,7 @@ pub async fn remove_consumer(
     let services = state.services.clone();
     let c = caller.clone();
     let row = blocking(op, move || {
-        services.authorized_container(&c.0, &id, "container_consumers:delete", op, true)
+        services.authorized_container(&c.0, &id, "container_consumers:delete", op)
     })
     .await?;
     let (name, url) = validate::container_consumer(&json_body(&state, &req, body).await?)?;

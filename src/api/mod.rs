@@ -303,6 +303,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(stores::transport_keys))
             .default_service(web::to(not_allowed("GET"))),
     )
+    .service(
+        web::resource("/v1/transport_keys/{key_id}")
+            .route(web::get().to(stores::transport_key))
+            .route(web::delete().to(stores::transport_key))
+            .default_service(web::to(not_allowed("DELETE, GET"))),
+    )
     .service(crate::openapi::swagger_ui())
     .default_service(web::to(not_found));
 }

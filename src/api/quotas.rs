@@ -117,7 +117,7 @@ pub async fn put(
         return Err(ApiError::issue(
             StatusCode::BAD_REQUEST,
             ops::PROJECT_QUOTAS,
-            "No data supplied to process",
+            "No data supplied to process.",
         ));
     }
     let values = validate::project_quotas(&body)?;

@@ -510,7 +510,7 @@ pub async fn put_payload(
         return Err(ApiError::issue(
             StatusCode::BAD_REQUEST,
             ops::UPDATE,
-            "No data supplied to process",
+            "No data supplied to process.",
         ));
     }
     if row.has_payload() {

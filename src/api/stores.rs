@@ -139,3 +139,27 @@ pub async fn transport_keys(
         },
     ))
 }
+
+/// A transport key by id: Coffer's stores offer none, so a valid id is never found.
+#[utoipa::path(get, path = "/v1/transport_keys/{key_id}", tag = "secret stores",
+    params(("key_id" = String, Path)), responses((status = 404, body = crate::error::ErrorBody)))]
+pub async fn transport_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if !crate::service::is_uuid4(&id) {
+        return Err(ApiError::not_found(
+            "Not Found. Provided transport key id is invalid.",
+        ));
+    }
+    let (action, op) = if req.method() == actix_web::http::Method::DELETE {
+        ("transport_key:delete", "Transport Key deletion")
+    } else {
+        ("transport_key:get", "Transport Key retrieval")
+    };
+    state.services.authorize_collection(&caller.0, action, op)?;
+    Err(ApiError::not_found("Not Found. Transport Key not found."))
+}

@@ -337,11 +337,11 @@ fn new_secret_from(value: &Value, max_payload_bytes: usize) -> Result<NewSecret,
         )
     };
     if f.payload.is_some() && f.transport_key_id.is_some() {
-        return Err(create_issue("Provided transport key was not found"));
+        return Err(create_issue("Provided transport key was not found."));
     }
     if f.transport_key_needed == Some("true") {
         // No configured store offers transport keys.
-        return Err(create_issue("Secret store supported plugin not found"));
+        return Err(create_issue("Secret store supported plugin not found."));
     }
     Ok(NewSecret {
         name: f.name.map(str::to_owned),
@@ -417,7 +417,13 @@ fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, A
             "'bit_length' is required field for {kind} type order"
         )));
     };
-    if bits % 8 != 0 {
+    // EC keys take curve sizes (521 is not a multiple of 8); everything else whole bytes.
+    let bits_ok = if f.algorithm.is_some_and(|a| a.eq_ignore_ascii_case("ec")) {
+        [256, 384, 521].contains(&bits)
+    } else {
+        bits % 8 == 0
+    };
+    if !bits_ok {
         return Err(ApiError::bad_request(
             "Provided field value is not supported",
         ));
@@ -453,8 +459,9 @@ fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, A
     );
     stored.insert(
         "expiration".into(),
-        f.expiration
-            .map_or(Value::Null, |t| Value::String(timefmt::isoformat(&t))),
+        f.expiration.map_or(Value::Null, |t| {
+            Value::String(timefmt::isoformat_micros(&t))
+        }),
     );
     let content_type = meta
         .get("payload_content_type")

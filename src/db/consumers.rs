@@ -128,9 +128,10 @@ pub fn container_consumers(
         .filter(cc::container_id.eq(container_id))
         .count()
         .get_result(conn)?;
+    // Barbican lists a container's consumers by name.
     let rows = cc::table
         .filter(cc::container_id.eq(container_id))
-        .order((cc::created_at.asc(), cc::id.asc()))
+        .order((cc::name.asc(), cc::url.asc()))
         .offset(offset)
         .limit(limit)
         .select(ContainerConsumerRow::as_select())

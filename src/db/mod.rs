@@ -12,8 +12,10 @@ pub mod quotas;
 pub mod schema;
 pub mod secrets;
 pub mod stores;
+mod writer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -98,23 +100,27 @@ struct SqlitePragmas {
 
 impl CustomizeConnection<SqliteConnection, r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), r2d2::Error> {
-        // WAL + synchronous=FULL: a commit is on disk before it returns, so an acknowledged
-        // write survives a crash or power loss. secure_delete overwrites deleted rows' bytes.
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {};
-             PRAGMA synchronous = FULL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA secure_delete = FAST;",
-            self.busy_timeout_ms
-        ))
-        .map_err(r2d2::Error::QueryError)
+        conn.batch_execute(&pragmas(self.busy_timeout_ms))
+            .map_err(r2d2::Error::QueryError)
     }
 }
 
-/// The database: a connection pool.
+/// The database: a pool of connections for reads, and the group-commit writer for writes.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<ConnectionManager<SqliteConnection>>,
+    writer: Arc<writer::Writer>,
+}
+
+fn pragmas(busy_timeout_ms: u64) -> String {
+    // synchronous=FULL: a commit is on disk before it returns, so an acknowledged write
+    // survives a crash or power loss. secure_delete overwrites deleted rows' bytes.
+    format!(
+        "PRAGMA busy_timeout = {busy_timeout_ms};
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA secure_delete = FAST;"
+    )
 }
 
 /// The migration state of a database.
@@ -150,16 +156,17 @@ impl Db {
                 .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display())))?;
         }
         // WAL is a property of the file: switch it once, before the pool opens connections
-        // concurrently (switching needs an exclusive lock).
-        {
-            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| {
-                DbError::Unavailable(format!("cannot open {}: {e}", path.display()))
-            })?;
-            conn.batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
-                settings.timeout_ms
-            ))?;
-        }
+        // concurrently (switching needs an exclusive lock). This connection then becomes the
+        // writer's.
+        let mut writer_conn = SqliteConnection::establish(&path.to_string_lossy())
+            .map_err(|e| DbError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        writer_conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
+            settings.timeout_ms
+        ))?;
+        writer_conn.batch_execute(&pragmas(settings.timeout_ms))?;
+        let writer = writer::Writer::start(writer_conn)
+            .map_err(|e| DbError::Unavailable(format!("cannot start the database writer: {e}")))?;
         let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size)
@@ -169,7 +176,20 @@ impl Db {
             }))
             .build(manager)
             .map_err(|e| DbError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            writer: Arc::new(writer),
+        })
+    }
+
+    /// Run a write (in its own savepoint) in the next group commit; returns once it is
+    /// durable. `f` must not call `write` itself.
+    pub fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        self.writer.write(f)
     }
 
     /// A pooled connection.

@@ -57,31 +57,29 @@ impl Entity {
     }
 }
 
-/// A target for a secret or container. `acl` is `None` for the ACL endpoints themselves,
-/// where Barbican gives policy only the project and creator.
+/// A target for a secret or container: its project, creator, and the caller's view of its
+/// read ACL (`read_project_access`, and `read` when the caller is on the user list).
 pub fn entity_target(
     entity: Entity,
     project_id: &str,
     creator_id: Option<&str>,
-    acl: Option<&ReadAcl>,
+    acl: &ReadAcl,
     caller: &AuthContext,
 ) -> Target {
     let k = entity.key();
     let mut t = Target::new();
     t.set(&format!("target.{k}.project_id"), project_id)
-        .set(&format!("target.{k}.creator_id"), py_str(creator_id));
-    if let Some(acl) = acl {
-        t.set(
+        .set(&format!("target.{k}.creator_id"), py_str(creator_id))
+        .set(
             &format!("target.{k}.read_project_access"),
             py_bool(acl.project_access),
         );
-        if caller
-            .user_id
-            .as_ref()
-            .is_some_and(|u| acl.users.iter().any(|x| x == u))
-        {
-            t.set(&format!("target.{k}.read"), "read");
-        }
+    if caller
+        .user_id
+        .as_ref()
+        .is_some_and(|u| acl.users.iter().any(|x| x == u))
+    {
+        t.set(&format!("target.{k}.read"), "read");
     }
     t
 }

@@ -9,7 +9,13 @@ fn caller(project: &str, user: Option<&str>, roles: &[&str]) -> AuthContext {
 }
 
 fn secret(c: &AuthContext, acl: Option<&ReadAcl>) -> Target {
-    entity_target(Entity::Secret, "p1", Some("u1"), acl, c)
+    entity_target(
+        Entity::Secret,
+        "p1",
+        Some("u1"),
+        acl.unwrap_or(&ReadAcl::open()),
+        c,
+    )
 }
 
 /// The legacy matrix for a secret of project p1 created by u1, with no ACL, for callers in p1
@@ -96,13 +102,15 @@ fn private_secrets_need_ownership_admin_or_acl() {
     assert!(p.allows("secret:get", &acl_user, &secret(&acl_user, Some(&acl))));
     assert!(p.allows("secret:decrypt", &acl_user, &secret(&acl_user, Some(&acl))));
     assert!(!p.allows("secret:delete", &acl_user, &secret(&acl_user, Some(&acl))));
-    // The ACL endpoints ignore privacy (Barbican gives them no ACL data).
-    let other_creator_acl_target = secret(&other_creator, None);
-    assert!(p.allows(
+    // The ACL endpoints honour privacy too: only the owner, or an admin, changes a private ACL;
+    // observers of the project still read it.
+    assert!(!p.allows(
         "secret_acls:put_patch",
         &other_creator,
-        &other_creator_acl_target
+        &secret(&other_creator, Some(&acl))
     ));
+    assert!(p.allows("secret_acls:put_patch", &owner, &secret(&owner, Some(&acl))));
+    assert!(p.allows("secret_acls:get", &observer, &secret(&observer, Some(&acl))));
 }
 
 #[test]

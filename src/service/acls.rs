@@ -72,12 +72,19 @@ impl Services {
         acl: Option<&Acl>,
         operation: &str,
     ) -> Result<(), ApiError> {
-        let mut conn = self.conn(operation)?;
+        let acl = acl.cloned();
         match owner {
-            AclOwner::Secret(id) => secret_db::set_acl(&mut conn, id, acl),
-            AclOwner::Container(id) => container_db::set_acl(&mut conn, id, acl),
+            AclOwner::Secret(id) => {
+                let id = id.to_owned();
+                self.write(operation, move |c| secret_db::set_acl(c, &id, acl.as_ref()))
+            }
+            AclOwner::Container(id) => {
+                let id = id.to_owned();
+                self.write(operation, move |c| {
+                    container_db::set_acl(c, &id, acl.as_ref())
+                })
+            }
         }
-        .map_err(|e| ApiError::from_db(operation, e))
     }
 }
 

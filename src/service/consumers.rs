@@ -3,12 +3,12 @@
 
 use plugin_api::AuthContext;
 
-use super::quotas::{quota_reached, Resource};
+use super::quotas::{over_quota, quota_reached, Resource};
 use super::Services;
 use crate::db::consumers::{self as consumer_db, ContainerConsumerRow, SecretConsumerRow};
 use crate::db::containers::ContainerRow;
 use crate::db::secrets::SecretRow;
-use crate::db::{write_tx, DbError};
+use crate::db::DbError;
 use crate::error::ApiError;
 use crate::timefmt;
 
@@ -52,15 +52,17 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let mut conn = self.conn(ops::SECRET_CREATE)?;
-        write_tx(&mut conn, |c| -> Result<Result<(), ApiError>, DbError> {
-            if self.over_quota(c, &caller.project_id, Resource::SecretConsumers)? {
-                return Ok(Err(quota_reached(ops::SECRET_CREATE)));
-            }
-            consumer_db::upsert_secret_consumer(c, &row)?;
-            Ok(Ok(()))
-        })
-        .map_err(|e| ApiError::from_db(ops::SECRET_CREATE, e))?
+        let defaults = self.quota_defaults;
+        self.write_checked(
+            ops::SECRET_CREATE,
+            move |c| -> Result<Result<(), ApiError>, DbError> {
+                if over_quota(c, &defaults, &row.project_id, Resource::SecretConsumers)? {
+                    return Ok(Err(quota_reached(ops::SECRET_CREATE)));
+                }
+                consumer_db::upsert_secret_consumer(c, &row)?;
+                Ok(Ok(()))
+            },
+        )
     }
 
     pub fn secret_consumers(
@@ -108,9 +110,10 @@ impl Services {
         if consumer.project_id != caller.project_id && secret.project_id != caller.project_id {
             return Err(not_owner());
         }
-        if !consumer_db::delete_secret_consumer(&mut conn, &consumer.id)
-            .map_err(|e| ApiError::from_db(op, e))?
-        {
+        drop(conn);
+        if !self.write(op, move |c| {
+            consumer_db::delete_secret_consumer(c, &consumer.id)
+        })? {
             return Err(not_found());
         }
         Ok(())
@@ -133,15 +136,17 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let mut conn = self.conn(ops::CONTAINER_CREATE)?;
-        write_tx(&mut conn, |c| -> Result<Result<(), ApiError>, DbError> {
-            if self.over_quota(c, &caller.project_id, Resource::ContainerConsumers)? {
-                return Ok(Err(quota_reached(ops::CONTAINER_CREATE)));
-            }
-            consumer_db::upsert_container_consumer(c, &row)?;
-            Ok(Ok(()))
-        })
-        .map_err(|e| ApiError::from_db(ops::CONTAINER_CREATE, e))?
+        let defaults = self.quota_defaults;
+        self.write_checked(
+            ops::CONTAINER_CREATE,
+            move |c| -> Result<Result<(), ApiError>, DbError> {
+                if over_quota(c, &defaults, &row.project_id, Resource::ContainerConsumers)? {
+                    return Ok(Err(quota_reached(ops::CONTAINER_CREATE)));
+                }
+                consumer_db::upsert_container_consumer(c, &row)?;
+                Ok(Ok(()))
+            },
+        )
     }
 
     pub fn container_consumers(
@@ -170,9 +175,10 @@ impl Services {
         if consumer.project_id != caller.project_id && container.project_id != caller.project_id {
             return Err(not_owner());
         }
-        if !consumer_db::delete_container_consumer(&mut conn, &consumer.id)
-            .map_err(|e| ApiError::from_db(op, e))?
-        {
+        drop(conn);
+        if !self.write(op, move |c| {
+            consumer_db::delete_container_consumer(c, &consumer.id)
+        })? {
             return Err(not_found());
         }
         Ok(())

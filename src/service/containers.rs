@@ -2,12 +2,12 @@
 
 use plugin_api::AuthContext;
 
-use super::quotas::{quota_reached, Resource};
+use super::quotas::{over_quota, quota_reached, Resource};
 use super::{is_uuid4, Services};
 use crate::db::acl::read_acl;
 use crate::db::consumers::{self as consumer_db, ContainerConsumerRow};
 use crate::db::containers::{self as container_db, ContainerRow, SecretRef};
-use crate::db::{secrets as secret_db, write_tx, DbConn, DbError};
+use crate::db::{secrets as secret_db, DbConn, DbError};
 use crate::error::ApiError;
 use crate::policy::{entity_target, Entity, Target};
 use crate::timefmt;
@@ -36,14 +36,13 @@ pub struct NewContainer {
     pub refs: Vec<SecretRef>,
 }
 
-/// The policy target of a container (`with_acl: false` for its ACL endpoints).
-pub fn container_target(row: &ContainerRow, caller: &AuthContext, with_acl: bool) -> Target {
-    let acl = with_acl.then(|| read_acl(row.acl().as_ref()));
+/// The policy target of a container: its project, creator and read ACL.
+pub fn container_target(row: &ContainerRow, caller: &AuthContext) -> Target {
     entity_target(
         Entity::Container,
         &row.project_id,
         row.creator_id.as_deref(),
-        acl.as_ref(),
+        &read_acl(row.acl().as_ref()),
         caller,
     )
 }
@@ -71,6 +70,17 @@ fn complete(conn: &mut DbConn, rows: Vec<ContainerRow>) -> Result<Vec<ContainerF
         .collect())
 }
 
+/// Whether a live secret with this id belongs to `project_id`.
+fn secret_in_project(
+    conn: &mut DbConn,
+    secret_id: &str,
+    project_id: &str,
+) -> Result<bool, DbError> {
+    Ok(is_uuid4(secret_id)
+        && secret_db::get_live(conn, secret_id, timefmt::now())?
+            .is_some_and(|s| s.project_id == project_id))
+}
+
 impl Services {
     /// A container by id: 404 for malformed or unknown ids.
     pub fn find_container(&self, id: &str, operation: &str) -> Result<ContainerRow, ApiError> {
@@ -92,15 +102,9 @@ impl Services {
         id: &str,
         action: &str,
         operation: &str,
-        with_acl: bool,
     ) -> Result<ContainerRow, ApiError> {
         let row = self.find_container(id, operation)?;
-        self.authorize(
-            caller,
-            action,
-            &container_target(&row, caller, with_acl),
-            operation,
-        )?;
+        self.authorize(caller, action, &container_target(&row, caller), operation)?;
         Ok(row)
     }
 
@@ -138,36 +142,28 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let mut conn = self.conn(ops::CREATE)?;
-        write_tx(&mut conn, |c| -> Result<Result<(), ApiError>, DbError> {
-            if self.over_quota(c, &caller.project_id, Resource::Containers)? {
-                return Ok(Err(quota_reached(ops::CREATE)));
-            }
-            for r in &new.refs {
-                if !self.secret_in_project(c, &r.secret_id, &caller.project_id)? {
-                    return Ok(Err(ApiError::not_found(format!(
-                        "Secret provided for '{}' doesn't exist.",
-                        r.name.as_deref().unwrap_or("None")
-                    ))));
+        let defaults = self.quota_defaults;
+        let refs = new.refs;
+        let inserted = row.clone();
+        self.write_checked(
+            ops::CREATE,
+            move |c| -> Result<Result<(), ApiError>, DbError> {
+                if over_quota(c, &defaults, &row.project_id, Resource::Containers)? {
+                    return Ok(Err(quota_reached(ops::CREATE)));
                 }
-            }
-            container_db::insert(c, &row, &new.refs)?;
-            Ok(Ok(()))
-        })
-        .map_err(|e| ApiError::from_db(ops::CREATE, e))??;
-        Ok(row)
-    }
-
-    /// Whether a live secret with this id belongs to `project_id`.
-    fn secret_in_project(
-        &self,
-        conn: &mut DbConn,
-        secret_id: &str,
-        project_id: &str,
-    ) -> Result<bool, DbError> {
-        Ok(is_uuid4(secret_id)
-            && secret_db::get_live(conn, secret_id, timefmt::now())?
-                .is_some_and(|s| s.project_id == project_id))
+                for r in &refs {
+                    if !secret_in_project(c, &r.secret_id, &row.project_id)? {
+                        return Ok(Err(ApiError::not_found(format!(
+                            "Secret provided for '{}' doesn't exist.",
+                            r.name.as_deref().unwrap_or("None")
+                        ))));
+                    }
+                }
+                container_db::insert(c, &row, &refs)?;
+                Ok(Ok(()))
+            },
+        )?;
+        Ok(inserted)
     }
 
     /// A page of the caller's project's containers.
@@ -188,8 +184,8 @@ impl Services {
     }
 
     pub fn delete_container(&self, id: &str) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::DELETE)?;
-        if container_db::delete(&mut conn, id).map_err(|e| ApiError::from_db(ops::DELETE, e))? {
+        let id = id.to_owned();
+        if self.write(ops::DELETE, move |c| container_db::delete(c, &id))? {
             Ok(())
         } else {
             Err(ApiError::not_found("Secrets container not found."))
@@ -203,25 +199,28 @@ impl Services {
         container: &ContainerRow,
         r: SecretRef,
     ) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::ADD_SECRET)?;
-        write_tx(&mut conn, |c| -> Result<Result<(), ApiError>, DbError> {
-            if !self.secret_in_project(c, &r.secret_id, &caller.project_id)? {
-                return Ok(Err(ApiError::not_found("Secret provided doesn't exist.")));
-            }
-            let existing = container_db::refs_of(c, std::slice::from_ref(&container.id))?;
-            if existing
-                .iter()
-                .any(|(_, e)| e.secret_id == r.secret_id && e.name == r.name)
-            {
-                return Ok(Err(ApiError::conflict(
+        let project = caller.project_id.clone();
+        let container_id = container.id.clone();
+        self.write_checked(
+            ops::ADD_SECRET,
+            move |c| -> Result<Result<(), ApiError>, DbError> {
+                if !secret_in_project(c, &r.secret_id, &project)? {
+                    return Ok(Err(ApiError::not_found("Secret provided doesn't exist.")));
+                }
+                let existing = container_db::refs_of(c, std::slice::from_ref(&container_id))?;
+                if existing
+                    .iter()
+                    .any(|(_, e)| e.secret_id == r.secret_id && e.name == r.name)
+                {
+                    return Ok(Err(ApiError::conflict(
                     "Conflict. A secret with that name and ID is already stored in this container. \
                      The same secret can exist in a container as long as the name is unique.",
                 )));
-            }
-            container_db::add_ref(c, &container.id, &r, timefmt::now())?;
-            Ok(Ok(()))
-        })
-        .map_err(|e| ApiError::from_db(ops::ADD_SECRET, e))?
+                }
+                container_db::add_ref(c, &container_id, &r, timefmt::now())?;
+                Ok(Ok(()))
+            },
+        )
     }
 
     /// Remove a reference from a container.
@@ -233,8 +232,7 @@ impl Services {
         secret_ref: &str,
     ) -> Result<(), ApiError> {
         let mut conn = self.conn(ops::REMOVE_SECRET)?;
-        if !self
-            .secret_in_project(&mut conn, &r.secret_id, &caller.project_id)
+        if !secret_in_project(&mut conn, &r.secret_id, &caller.project_id)
             .map_err(|e| ApiError::from_db(ops::REMOVE_SECRET, e))?
         {
             return Err(ApiError::not_found(format!(
@@ -242,8 +240,11 @@ impl Services {
                 r.name.as_deref().unwrap_or("None")
             )));
         }
-        let removed = container_db::remove_ref(&mut conn, &container.id, &r, timefmt::now())
-            .map_err(|e| ApiError::from_db(ops::REMOVE_SECRET, e))?;
+        drop(conn);
+        let container_id = container.id.clone();
+        let removed = self.write(ops::REMOVE_SECRET, move |c| {
+            container_db::remove_ref(c, &container_id, &r, timefmt::now())
+        })?;
         if removed == 0 {
             return Err(ApiError::not_found(
                 "Secret provided is not in the container",

@@ -106,7 +106,12 @@ impl KekResolver for CoreKeks<'_> {
             created_at: now,
             updated_at: now,
         };
-        if kek_db::insert_active(&mut conn, &row).map_err(db_err)? {
+        let inserted = row.clone();
+        if self
+            .db
+            .write(move |c| kek_db::insert_active(c, &inserted))
+            .map_err(db_err)?
+        {
             tracing::info!(project = self.project_id, store = self.store_name, kek = %row.id, "project KEK created");
             return Ok((*self.remember(&row)).clone());
         }

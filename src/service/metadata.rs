@@ -29,16 +29,17 @@ impl Services {
         secret_id: &str,
         entries: &[(String, String)],
     ) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::PUT_ALL)?;
-        meta_db::replace_all(&mut conn, secret_id, entries, timefmt::now())
-            .map_err(|e| ApiError::from_db(ops::PUT_ALL, e))
+        let (id, entries) = (secret_id.to_owned(), entries.to_vec());
+        self.write(ops::PUT_ALL, move |c| {
+            meta_db::replace_all(c, &id, &entries, timefmt::now())
+        })
     }
 
     pub fn add_metadatum(&self, secret_id: &str, key: &str, value: &str) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::POST)?;
-        if meta_db::insert(&mut conn, secret_id, key, value, timefmt::now())
-            .map_err(|e| ApiError::from_db(ops::POST, e))?
-        {
+        let (id, k, v) = (secret_id.to_owned(), key.to_owned(), value.to_owned());
+        if self.write(ops::POST, move |c| {
+            meta_db::insert(c, &id, &k, &v, timefmt::now())
+        })? {
             Ok(())
         } else {
             Err(ApiError::conflict(
@@ -68,10 +69,10 @@ impl Services {
         key: &str,
         value: &str,
     ) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::PUT)?;
-        if meta_db::update(&mut conn, secret_id, key, value, timefmt::now())
-            .map_err(|e| ApiError::from_db(ops::PUT, e))?
-        {
+        let (id, k, v) = (secret_id.to_owned(), key.to_owned(), value.to_owned());
+        if self.write(ops::PUT, move |c| {
+            meta_db::update(c, &id, &k, &v, timefmt::now())
+        })? {
             Ok(())
         } else {
             Err(missing())
@@ -79,8 +80,8 @@ impl Services {
     }
 
     pub fn delete_metadatum(&self, secret_id: &str, key: &str) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::DELETE)?;
-        meta_db::delete(&mut conn, secret_id, key).map_err(|e| ApiError::from_db(ops::DELETE, e))
+        let (id, k) = (secret_id.to_owned(), key.to_owned());
+        self.write(ops::DELETE, move |c| meta_db::delete(c, &id, &k))
     }
 }
 

@@ -47,6 +47,29 @@ impl Services {
         self.db.conn().map_err(|e| ApiError::from_db(operation, e))
     }
 
+    /// Run a write in the next group commit (durable when this returns).
+    pub fn write<T, F>(&self, operation: &str, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut crate::db::DbConn) -> Result<T, crate::db::DbError> + Send + 'static,
+    {
+        self.db
+            .write(f)
+            .map_err(|e| ApiError::from_db(operation, e))
+    }
+
+    /// A write that may refuse (quota, missing references): `Ok(Err(..))` from `f` is that
+    /// refusal, and nothing `f` wrote is kept.
+    pub fn write_checked<T, F>(&self, operation: &str, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut crate::db::DbConn) -> Result<Result<T, ApiError>, crate::db::DbError>
+            + Send
+            + 'static,
+    {
+        self.write(operation, f)?
+    }
+
     /// Check `action` on `target`; 403 with Barbican's message for `operation` when refused.
     pub fn authorize(
         &self,

@@ -20,14 +20,14 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use super::containers::NewContainer;
-use super::quotas::{quota_reached, Resource};
+use super::quotas::{over_quota, quota_reached, Resource};
 use super::secrets::{key_spec, new_row, NewSecret};
 use super::Services;
 use crate::config::OrderSettings;
 use crate::db::containers::{self as container_db, ContainerRow, SecretRef};
 use crate::db::orders::{self as order_db, OrderRow};
 use crate::db::secrets::{self as secret_db, SecretRow};
-use crate::db::{write_tx, DbConn, DbError};
+use crate::db::{DbConn, DbError};
 use crate::error::ApiError;
 use crate::policy::order_target;
 use crate::timefmt;
@@ -223,7 +223,7 @@ impl From<PluginError> for GenerationError {
             PluginError::Unsupported(_) | PluginError::InvalidInput(_) => GenerationError::Fail(
                 400,
                 format!(
-                    "{} issue seen - Secret generate supported plugin not found.",
+                    "{} issue seen - Secret generate supported plugin not found..",
                     ops::PROCESS
                 ),
             ),
@@ -255,7 +255,7 @@ impl Services {
             return Err(ApiError::issue(
                 actix_web::http::StatusCode::BAD_REQUEST,
                 ops::CREATE,
-                "Secret generate supported plugin not found",
+                "Secret generate supported plugin not found.",
             ));
         }
         let now = timefmt::now();
@@ -307,18 +307,21 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let mut conn = self.conn(ops::CREATE)?;
-        write_tx(&mut conn, |c| -> Result<Result<(), ApiError>, DbError> {
-            if self.over_quota(c, &caller.project_id, Resource::Orders)? {
-                return Ok(Err(quota_reached(ops::CREATE)));
-            }
-            if let Some(p) = &passphrase {
-                secret_db::insert(c, p)?;
-            }
-            order_db::insert(c, &row)?;
-            Ok(Ok(()))
-        })
-        .map_err(|e| ApiError::from_db(ops::CREATE, e))??;
+        let defaults = self.quota_defaults;
+        let inserted = row.clone();
+        self.write_checked(
+            ops::CREATE,
+            move |c| -> Result<Result<(), ApiError>, DbError> {
+                if over_quota(c, &defaults, &inserted.project_id, Resource::Orders)? {
+                    return Ok(Err(quota_reached(ops::CREATE)));
+                }
+                if let Some(p) = &passphrase {
+                    secret_db::insert(c, p)?;
+                }
+                order_db::insert(c, &inserted)?;
+                Ok(Ok(()))
+            },
+        )?;
         Ok(row)
     }
 
@@ -388,8 +391,8 @@ impl Services {
     }
 
     pub fn delete_order(&self, id: &str) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::DELETE)?;
-        if order_db::delete(&mut conn, id).map_err(|e| ApiError::from_db(ops::DELETE, e))? {
+        let id = id.to_owned();
+        if self.write(ops::DELETE, move |c| order_db::delete(c, &id))? {
             Ok(())
         } else {
             Err(ApiError::not_found("Order not found."))
@@ -404,10 +407,10 @@ impl Services {
         let now = timefmt::now();
         let until =
             now + chrono::Duration::seconds(i64::try_from(settings.lease_seconds).unwrap_or(300));
+        let (order_id, lease_owner) = (id.to_owned(), owner.clone());
         let claimed = self
             .db
-            .conn()
-            .and_then(|mut c| order_db::claim(&mut c, id, &owner, until, now));
+            .write(move |c| order_db::claim(c, &order_id, &lease_owner, until, now));
         let order = match claimed {
             Ok(Some(o)) => o,
             Ok(None) => return,
@@ -444,9 +447,10 @@ impl Services {
     }
 
     fn fail_order(&self, order: &OrderRow, owner: &str, code: i32, reason: &str) {
-        let r = self.db.conn().and_then(|mut c| {
-            order_db::fail(&mut c, &order.id, owner, code, reason, timefmt::now())
-        });
+        let (id, owner, reason) = (order.id.clone(), owner.to_owned(), reason.to_owned());
+        let r = self
+            .db
+            .write(move |c| order_db::fail(c, &id, &owner, code, &reason, timefmt::now()));
         if let Err(e) = r {
             tracing::error!(order = %order.id, error = %e, "could not record order failure");
         }
@@ -609,30 +613,29 @@ impl Services {
 
     /// Insert what was generated and mark the order ACTIVE, atomically.
     fn finish(&self, order: &OrderRow, owner: &str, g: Generated) -> Result<(), GenerationError> {
-        let mut conn = self
+        let (order_id, owner) = (order.id.clone(), owner.to_owned());
+        let result = self
             .db
-            .conn()
-            .map_err(|e| GenerationError::Retry(e.to_string()))?;
-        let result = write_tx(&mut conn, |c: &mut DbConn| -> Result<bool, DbError> {
-            for s in &g.secrets {
-                secret_db::insert(c, s)?;
-            }
-            if let Some((row, refs)) = &g.container {
-                container_db::insert(c, row, refs)?;
-            }
-            if !order_db::complete(
-                c,
-                &order.id,
-                owner,
-                g.secret_id.as_deref(),
-                g.container_id.as_deref(),
-                timefmt::now(),
-            )? {
-                // The lease was lost (another worker took over): keep nothing of this run.
-                return Err(DbError::Query("order lease lost".into()));
-            }
-            Ok(true)
-        });
+            .write(move |c: &mut DbConn| -> Result<bool, DbError> {
+                for s in &g.secrets {
+                    secret_db::insert(c, s)?;
+                }
+                if let Some((row, refs)) = &g.container {
+                    container_db::insert(c, row, refs)?;
+                }
+                if !order_db::complete(
+                    c,
+                    &order_id,
+                    &owner,
+                    g.secret_id.as_deref(),
+                    g.container_id.as_deref(),
+                    timefmt::now(),
+                )? {
+                    // The lease was lost (another worker took over): keep nothing of this run.
+                    return Err(DbError::Query("order lease lost".into()));
+                }
+                Ok(true)
+            });
         match result {
             Ok(_) => Ok(()),
             Err(DbError::Unavailable(m)) => Err(GenerationError::Retry(m)),

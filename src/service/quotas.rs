@@ -72,27 +72,27 @@ pub fn quota_reached(operation: &str) -> ApiError {
     )
 }
 
-impl Services {
-    fn effective_quotas(
-        &self,
-        conn: &mut DbConn,
-        project_id: &str,
-    ) -> Result<QuotaSettings, DbError> {
-        Ok(quota_db::get(conn, project_id)?
-            .map(|r| QuotaValues::from_row(&r))
-            .unwrap_or_default()
-            .effective(&self.quota_defaults))
-    }
+fn effective_quotas(
+    conn: &mut DbConn,
+    defaults: &QuotaSettings,
+    project_id: &str,
+) -> Result<QuotaSettings, DbError> {
+    Ok(quota_db::get(conn, project_id)?
+        .map(|r| QuotaValues::from_row(&r))
+        .unwrap_or_default()
+        .effective(defaults))
+}
 
-    /// Whether creating one more `resource` would exceed the project's quota. Call inside the
-    /// write transaction that creates it.
-    pub fn over_quota(
-        &self,
-        conn: &mut DbConn,
-        project_id: &str,
-        resource: Resource,
-    ) -> Result<bool, DbError> {
-        let q = self.effective_quotas(conn, project_id)?;
+/// Whether creating one more `resource` would exceed the project's quota. Call inside the
+/// write that creates it (writes are serialized, so concurrent creations cannot overshoot).
+pub fn over_quota(
+    conn: &mut DbConn,
+    defaults: &QuotaSettings,
+    project_id: &str,
+    resource: Resource,
+) -> Result<bool, DbError> {
+    {
+        let q = effective_quotas(conn, defaults, project_id)?;
         let limit = match resource {
             Resource::Secrets => q.secrets,
             Resource::Orders => q.orders,
@@ -118,12 +118,14 @@ impl Services {
         };
         Ok(count >= i64::from(limit))
     }
+}
 
+impl Services {
     /// The caller's project's effective quotas.
     pub fn quotas(&self, caller: &AuthContext) -> Result<QuotaSettings, ApiError> {
         self.authorize(caller, "quotas:get", &Target::new(), ops::QUOTAS)?;
         let mut conn = self.conn(ops::QUOTAS)?;
-        self.effective_quotas(&mut conn, &caller.project_id)
+        effective_quotas(&mut conn, &self.quota_defaults, &caller.project_id)
             .map_err(|e| ApiError::from_db(ops::QUOTAS, e))
     }
 
@@ -184,29 +186,32 @@ impl Services {
         self.authorize(caller, action, &Target::new(), ops::PROJECT_QUOTAS)
     }
 
+    /// Set a project's overrides: the values given replace those set before; the others stay.
     pub fn set_project_quotas(
         &self,
         project_id: &str,
         values: QuotaValues,
     ) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
-        let row = QuotaRow {
-            project_id: project_id.to_owned(),
-            secrets: values.secrets,
-            orders: values.orders,
-            containers: values.containers,
-            consumers: values.consumers,
-            cas: values.cas,
-        };
-        quota_db::upsert(&mut conn, &row, timefmt::now())
-            .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))
+        let project_id = project_id.to_owned();
+        self.write(ops::PROJECT_QUOTAS, move |c| {
+            let old = quota_db::get(c, &project_id)?.unwrap_or_default();
+            let row = QuotaRow {
+                project_id: project_id.clone(),
+                secrets: values.secrets.or(old.secrets),
+                orders: values.orders.or(old.orders),
+                containers: values.containers.or(old.containers),
+                consumers: values.consumers.or(old.consumers),
+                cas: values.cas.or(old.cas),
+            };
+            quota_db::upsert(c, &row, timefmt::now())
+        })
     }
 
     pub fn delete_project_quotas(&self, project_id: &str) -> Result<(), ApiError> {
-        let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
-        if quota_db::delete(&mut conn, project_id)
-            .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))?
-        {
+        let project_id = project_id.to_owned();
+        if self.write(ops::PROJECT_QUOTAS, move |c| {
+            quota_db::delete(c, &project_id)
+        })? {
             Ok(())
         } else {
             Err(ApiError::not_found("Project quotas not found."))

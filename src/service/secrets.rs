@@ -7,11 +7,11 @@ use plugin_api::{
     AuthContext, KeySpec, SecretBytes, SecretDto, SecretType, StoreContext, StoreMetadata,
 };
 
-use super::quotas::{quota_reached, Resource};
+use super::quotas::{over_quota, quota_reached, Resource};
 use super::{is_uuid4, Services};
 use crate::db::acl::read_acl;
 use crate::db::secrets::{self as secret_db, SecretQuery, SecretRow};
-use crate::db::{consumers as consumer_db, write_tx, DbError};
+use crate::db::{consumers as consumer_db, DbError};
 use crate::error::ApiError;
 use crate::policy::{entity_target, Entity, Target};
 use crate::timefmt;
@@ -57,15 +57,13 @@ fn secret_type_of(row: &SecretRow) -> SecretType {
     row.secret_type.parse().unwrap_or(SecretType::Opaque)
 }
 
-/// The policy target of a secret. `with_acl: false` for the ACL endpoints, where Barbican
-/// gives policy only the project and creator.
-pub fn secret_target(row: &SecretRow, caller: &AuthContext, with_acl: bool) -> Target {
-    let acl = with_acl.then(|| read_acl(row.acl().as_ref()));
+/// The policy target of a secret: its project, creator and read ACL.
+pub fn secret_target(row: &SecretRow, caller: &AuthContext) -> Target {
     entity_target(
         Entity::Secret,
         &row.project_id,
         row.creator_id.as_deref(),
-        acl.as_ref(),
+        &read_acl(row.acl().as_ref()),
         caller,
     )
 }
@@ -127,7 +125,7 @@ impl Services {
             return Err(ApiError::issue(
                 StatusCode::BAD_REQUEST,
                 operation,
-                "Secret store supported plugin not found",
+                "Secret store supported plugin not found.",
             ));
         }
         let keks = self.keks_for(project_id, &store.name);
@@ -198,12 +196,13 @@ impl Services {
             row.store_metadata = Some(secret_db::encode_metadata(&meta));
             stored = Some((store, meta));
         }
-        let mut conn = self.conn(ops::CREATE)?;
-        let outcome = write_tx(&mut conn, |c| -> Result<bool, DbError> {
-            if self.over_quota(c, &caller.project_id, Resource::Secrets)? {
+        let defaults = self.quota_defaults;
+        let inserted = row.clone();
+        let outcome = self.db.write(move |c| -> Result<bool, DbError> {
+            if over_quota(c, &defaults, &inserted.project_id, Resource::Secrets)? {
                 return Ok(false);
             }
-            secret_db::insert(c, &row)?;
+            secret_db::insert(c, &inserted)?;
             Ok(true)
         });
         match outcome {
@@ -242,31 +241,7 @@ impl Services {
         operation: &str,
     ) -> Result<SecretRow, ApiError> {
         let row = self.find_secret(id, operation)?;
-        self.authorize(
-            caller,
-            action,
-            &secret_target(&row, caller, true),
-            operation,
-        )?;
-        Ok(row)
-    }
-
-    /// Look a secret up and check `action` with only its project and creator (the ACL
-    /// endpoints, where Barbican gives policy no ACL data).
-    pub fn authorized_secret_without_acl(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        action: &str,
-        operation: &str,
-    ) -> Result<SecretRow, ApiError> {
-        let row = self.find_secret(id, operation)?;
-        self.authorize(
-            caller,
-            action,
-            &secret_target(&row, caller, false),
-            operation,
-        )?;
+        self.authorize(caller, action, &secret_target(&row, caller), operation)?;
         Ok(row)
     }
 
@@ -313,18 +288,15 @@ impl Services {
             spec,
             &payload,
         )?;
-        let stored = {
-            let mut conn = self.conn(ops::UPDATE)?;
-            secret_db::set_payload(
-                &mut conn,
-                &row.id,
-                &payload.content_type,
-                &store_name,
-                &meta,
-                timefmt::now(),
-            )
-            .map_err(|e| ApiError::from_db(ops::UPDATE, e))?
-        };
+        let (id, ct, store, m) = (
+            row.id.clone(),
+            payload.content_type.clone(),
+            store_name.clone(),
+            meta.clone(),
+        );
+        let stored = self.write(ops::UPDATE, move |c| {
+            secret_db::set_payload(c, &id, &ct, &store, &m, timefmt::now())
+        })?;
         if stored {
             return Ok(());
         }
@@ -349,7 +321,7 @@ impl Services {
                 return Err(ApiError::issue(
                     StatusCode::BAD_REQUEST,
                     ops::DELETE,
-                    "Secret cannot be deleted as it has consumers",
+                    "Secret cannot be deleted as it has consumers.",
                 ));
             }
         }
@@ -369,8 +341,8 @@ impl Services {
                 .delete_secret(ctx, &meta)
                 .map_err(|e| ApiError::from_plugin(ops::DELETE, e))?;
         }
-        let mut conn = self.conn(ops::DELETE)?;
-        if !secret_db::delete(&mut conn, &row.id).map_err(|e| ApiError::from_db(ops::DELETE, e))? {
+        let id = row.id.clone();
+        if !self.write(ops::DELETE, move |c| secret_db::delete(c, &id))? {
             return Err(ApiError::not_found("Secret not found."));
         }
         Ok(())

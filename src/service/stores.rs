@@ -120,8 +120,9 @@ impl Services {
     }
 
     pub fn list_stores(&self, caller: &AuthContext) -> Result<Vec<StoreInfo<'_>>, ApiError> {
-        self.stores_enabled()?;
+        // The collection routes check policy first (Barbican's order).
         self.authorize(caller, "secretstores:get", &Target::new(), ops::LIST)?;
+        self.stores_enabled()?;
         Ok(self.stores.rows.iter().map(|r| self.info(r)).collect())
     }
 
@@ -137,13 +138,13 @@ impl Services {
     }
 
     pub fn global_default_store(&self, caller: &AuthContext) -> Result<StoreInfo<'_>, ApiError> {
-        self.stores_enabled()?;
         self.authorize(
             caller,
             "secretstores:get_global_default",
             &Target::new(),
             ops::GLOBAL_DEFAULT,
         )?;
+        self.stores_enabled()?;
         let row = self
             .stores
             .rows
@@ -154,13 +155,13 @@ impl Services {
     }
 
     pub fn preferred_store(&self, caller: &AuthContext) -> Result<StoreInfo<'_>, ApiError> {
-        self.stores_enabled()?;
         self.authorize(
             caller,
             "secretstores:get_preferred",
             &Target::new(),
             ops::PREFERRED,
         )?;
+        self.stores_enabled()?;
         let id = {
             let mut conn = self.conn(ops::PREFERRED)?;
             store_db::preferred(&mut conn, &caller.project_id)
@@ -190,13 +191,12 @@ impl Services {
             ("secretstore_preferred:delete", ops::CLEAR_PREFERRED)
         };
         self.authorize(caller, action, &Target::new(), op)?;
-        let mut conn = self.conn(op)?;
+        let (project, store_id) = (caller.project_id.clone(), row.id.clone());
         if set {
-            store_db::set_preferred(&mut conn, &caller.project_id, &row.id, timefmt::now())
-                .map_err(|e| ApiError::from_db(op, e))
-        } else if store_db::clear_preferred(&mut conn, &caller.project_id)
-            .map_err(|e| ApiError::from_db(op, e))?
-        {
+            self.write(op, move |c| {
+                store_db::set_preferred(c, &project, &store_id, timefmt::now())
+            })
+        } else if self.write(op, move |c| store_db::clear_preferred(c, &project))? {
             Ok(())
         } else {
             Err(ApiError::not_found(
