@@ -69,18 +69,15 @@ pub async fn list(
         Ok((row.id, rows, total))
     })
     .await?;
-    let (previous, next) = if rows.is_empty() {
-        (None, None)
-    } else {
-        paging::nav_links(
-            &state.href(&req),
-            &format!("secrets/{sid}/consumers"),
-            offset,
-            limit,
-            total,
-            "",
-        )
-    };
+    let (previous, next) = paging::page_links(
+        rows.is_empty(),
+        &state.href(&req),
+        &format!("secrets/{sid}/consumers"),
+        offset,
+        limit,
+        total,
+        "",
+    );
     Ok(json_response(
         StatusCode::OK,
         &ConsumerList {

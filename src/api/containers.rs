@@ -83,11 +83,15 @@ pub async fn list(
     })
     .await?;
     let href = state.href(&req);
-    let (previous, next) = if items.is_empty() {
-        (None, None)
-    } else {
-        paging::nav_links(&href, "containers", offset, limit, total, "")
-    };
+    let (previous, next) = paging::page_links(
+        items.is_empty(),
+        &href,
+        "containers",
+        offset,
+        limit,
+        total,
+        "",
+    );
     Ok(json_response(
         StatusCode::OK,
         &ContainerList {
@@ -276,18 +280,15 @@ pub async fn list_consumers(
         Ok((row.id, rows, total))
     })
     .await?;
-    let (previous, next) = if rows.is_empty() {
-        (None, None)
-    } else {
-        paging::nav_links(
-            &state.href(&req),
-            &format!("containers/{cid}/consumers"),
-            offset,
-            limit,
-            total,
-            "",
-        )
-    };
+    let (previous, next) = paging::page_links(
+        rows.is_empty(),
+        &state.href(&req),
+        &format!("containers/{cid}/consumers"),
+        offset,
+        limit,
+        total,
+        "",
+    );
     Ok(json_response(
         StatusCode::OK,
         &ConsumerList {

@@ -83,11 +83,8 @@ pub async fn list(
     })
     .await?;
     let href = state.href(&req);
-    let (previous, next) = if rows.is_empty() {
-        (None, None)
-    } else {
-        paging::nav_links(&href, "orders", offset, limit, total, "")
-    };
+    let (previous, next) =
+        paging::page_links(rows.is_empty(), &href, "orders", offset, limit, total, "");
     Ok(json_response(
         StatusCode::OK,
         &OrderList {

@@ -96,6 +96,24 @@ pub fn carried_query(pairs: &[(String, String)]) -> String {
         .join("&")
 }
 
+/// `(previous, next)` hrefs for a page of `collection`, none for an empty page (Barbican adds
+/// links only when the page has items).
+pub fn page_links(
+    page_is_empty: bool,
+    href: &str,
+    collection: &str,
+    offset: i64,
+    limit: i64,
+    total: i64,
+    carried: &str,
+) -> (Option<String>, Option<String>) {
+    if page_is_empty {
+        (None, None)
+    } else {
+        nav_links(href, collection, offset, limit, total, carried)
+    }
+}
+
 /// `(previous, next)` hrefs for a page of `collection` (e.g. `secrets`).
 pub fn nav_links(
     href: &str,

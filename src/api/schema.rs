@@ -70,6 +70,14 @@ impl Errors {
 
     /// The best-matching error, as Barbican words it.
     pub fn into_result(self) -> Result<(), ApiError> {
+        match self.best() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The best-matching error so far, if any.
+    pub fn best(&self) -> Option<ApiError> {
         let mut best: Option<&Found> = None;
         for f in &self.found {
             let better = match best {
@@ -87,14 +95,7 @@ impl Errors {
                 best = Some(f);
             }
         }
-        match best {
-            None => Ok(()),
-            Some(f) => Err(ApiError::schema(
-                &self.schema,
-                &f.reason,
-                f.property.as_deref(),
-            )),
-        }
+        best.map(|f| ApiError::schema(&self.schema, &f.reason, f.property.as_deref()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -215,6 +216,18 @@ impl<'e, 'v> At<'e, 'v> {
         }
         true
     }
+}
+
+/// The body as an object, or the schema's type error as the request's answer.
+pub fn body_object<'v>(
+    errors: &mut Errors,
+    body: &'v Value,
+) -> Result<&'v Map<String, Value>, ApiError> {
+    object(errors, body).ok_or_else(|| {
+        errors
+            .best()
+            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON"))
+    })
 }
 
 /// The body as an object (else the schema's type error).

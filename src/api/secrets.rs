@@ -219,18 +219,15 @@ pub async fn list(
     })
     .await?;
     let href = state.href(&req);
-    let (previous, next) = if rows.is_empty() {
-        (None, None)
-    } else {
-        paging::nav_links(
-            &href,
-            "secrets",
-            offset,
-            limit,
-            total,
-            &paging::carried_query(&pairs),
-        )
-    };
+    let (previous, next) = paging::page_links(
+        rows.is_empty(),
+        &href,
+        "secrets",
+        offset,
+        limit,
+        total,
+        &paging::carried_query(&pairs),
+    );
     let body = SecretList {
         secrets: rows
             .iter()

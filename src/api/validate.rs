@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::schema::{
-    as_integer, no_additional, object, property, required, required_draft3, At, Errors, Step,
+    as_integer, body_object, no_additional, property, required, required_draft3, At, Errors, Step,
 };
 use crate::db::containers::SecretRef;
 use crate::error::ApiError;
@@ -157,12 +157,7 @@ fn secret_fields<'v>(
     in_order: bool,
 ) -> Result<SecretFields<'v>, ApiError> {
     let mut e = Errors::new(schema_name);
-    let Some(o) = object(&mut e, value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, value)?;
     let name = string(
         property(&mut e, o, "name"),
         &["string", "null"],
@@ -369,12 +364,7 @@ pub fn new_order(body: &[u8], max_payload_bytes: usize) -> Result<NewOrder, ApiE
 
 fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, ApiError> {
     let mut e = Errors::new("Order");
-    let Some(o) = object(&mut e, value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, value)?;
     required_draft3(&mut e, o, "meta");
     let meta =
         property(&mut e, o, "meta").and_then(|mut at| at.types(&["object"]).then_some(at.value));
@@ -553,12 +543,7 @@ pub fn new_container(body: &[u8], refs: RefPolicy<'_>) -> Result<NewContainer, A
     let value = parse_json(body)?;
     let schema_name = "Container";
     let mut e = Errors::new(schema_name);
-    let Some(o) = object(&mut e, &value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, &value)?;
     let name = string(
         property(&mut e, o, "name"),
         &["string", "null"],
@@ -661,12 +646,7 @@ pub fn new_container(body: &[u8], refs: RefPolicy<'_>) -> Result<NewContainer, A
 pub fn container_secret(body: &[u8]) -> Result<(SecretRef, String), ApiError> {
     let value = parse_json(body)?;
     let mut e = Errors::new("ContainerSecret");
-    let Some(o) = object(&mut e, &value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, &value)?;
     let name = string(property(&mut e, o, "name"), &["string"], None, Some(255));
     let secret_ref = string(
         property(&mut e, o, "secret_ref"),
@@ -690,12 +670,7 @@ pub fn container_secret(body: &[u8]) -> Result<(SecretRef, String), ApiError> {
 pub fn container_consumer(body: &[u8]) -> Result<(String, String), ApiError> {
     let value = parse_json(body)?;
     let mut e = Errors::new("Consumer");
-    let Some(o) = object(&mut e, &value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, &value)?;
     let url = string(property(&mut e, o, "URL"), &["string"], Some(1), Some(255));
     let name = string(property(&mut e, o, "name"), &["string"], Some(1), Some(36));
     required(&mut e, o, &["name", "URL"]);
@@ -710,12 +685,7 @@ pub fn container_consumer(body: &[u8]) -> Result<(String, String), ApiError> {
 pub fn secret_consumer(body: &[u8]) -> Result<(String, String, String), ApiError> {
     let value = parse_json(body)?;
     let mut e = Errors::new("Secret Consumer");
-    let Some(o) = object(&mut e, &value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, &value)?;
     let service = string(
         property(&mut e, o, "service"),
         &["string"],
@@ -747,12 +717,7 @@ pub fn secret_consumer(body: &[u8]) -> Result<(String, String, String), ApiError
 pub fn acl(body: &[u8]) -> Result<Option<AclChange>, ApiError> {
     let value = parse_json(body)?;
     let mut e = Errors::new("ACL");
-    let Some(o) = object(&mut e, &value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, &value)?;
     let mut change = None;
     if let Some(read) = o.get("read") {
         let base = vec![Step::Key("read".into())];
@@ -821,12 +786,7 @@ pub fn acl(body: &[u8]) -> Result<Option<AclChange>, ApiError> {
 pub fn metadata(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     let value = parse_json(body)?;
     let mut e = Errors::new("SecretMetadata");
-    let Some(o) = object(&mut e, &value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, &value)?;
     required_draft3(&mut e, o, "metadata");
     let meta = property(&mut e, o, "metadata")
         .and_then(|mut at| at.types(&["object"]).then_some(at.value));
@@ -855,12 +815,7 @@ pub fn metadata(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
 pub fn metadatum(body: &[u8]) -> Result<(String, String), ApiError> {
     let value = parse_json(body)?;
     let mut e = Errors::new("SecretMetadatum");
-    let Some(o) = object(&mut e, &value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, &value)?;
     required_draft3(&mut e, o, "key");
     let key = string(property(&mut e, o, "key"), &["string"], None, Some(255));
     required_draft3(&mut e, o, "value");
@@ -878,12 +833,7 @@ pub fn metadatum(body: &[u8]) -> Result<(String, String), ApiError> {
 pub fn project_quotas(body: &[u8]) -> Result<QuotaValues, ApiError> {
     let value = parse_json(body)?;
     let mut e = Errors::new("Project Quota");
-    let Some(o) = object(&mut e, &value) else {
-        return Err(e
-            .into_result()
-            .err()
-            .unwrap_or_else(|| ApiError::bad_request("Malformed JSON")));
-    };
+    let o = body_object(&mut e, &value)?;
     let mut q = QuotaValues::default();
     if let Some(pq) = o.get("project_quotas") {
         let base = vec![Step::Key("project_quotas".into())];
