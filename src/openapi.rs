@@ -2,38 +2,13 @@
 //! `openapi/coffer.json` is the checked-in copy (a test fails when they differ); the server
 //! serves it at `/openapi.json` with a browsable UI at `/docs/index.html`.
 
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{
     acls, consumers, containers, metadata, orders, quotas, secrets, stores, versions, views,
 };
 use crate::error::ErrorBody;
-
-/// The body of `POST /v1/secrets` (unknown fields are ignored, as Barbican does).
-#[allow(dead_code)]
-#[derive(Serialize, ToSchema)]
-pub struct NewSecretDoc {
-    /// At most 255 characters.
-    name: Option<String>,
-    /// `symmetric`, `public`, `private`, `passphrase`, `certificate` or `opaque` (default).
-    secret_type: Option<String>,
-    algorithm: Option<String>,
-    /// 1 to 32767.
-    bit_length: Option<i32>,
-    mode: Option<String>,
-    /// ISO-8601, in the future.
-    expiration: Option<String>,
-    /// The payload: text, or base64 for binary content types. Absent for a metadata-only
-    /// secret (its payload then comes with `PUT /v1/secrets/{id}`).
-    payload: Option<String>,
-    /// `text/plain` (optionally `; charset=utf-8`), `application/octet-stream` or
-    /// `application/pkcs8`; required with `payload`.
-    payload_content_type: Option<String>,
-    /// `base64`; required for binary content types.
-    payload_content_encoding: Option<String>,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -98,7 +73,7 @@ pub struct NewSecretDoc {
     ),
     components(schemas(
         ErrorBody,
-        NewSecretDoc,
+        secrets::NewSecretDoc,
         views::SecretView,
         views::SecretList,
         views::SecretRefBody,

@@ -4,25 +4,51 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use plugin_api::SecretBytes;
+use serde::Serialize;
+use utoipa::ToSchema;
 use zeroize::Zeroize;
 
 use super::context::{ApiVersion, Caller};
 use super::json::json_response;
 use super::paging::{self, param, query_pairs};
-use super::validate::{self, lenient_base64, normalize_content_type};
+use super::validate::{self, lenient_base64};
 use super::views::{secret_ref, SecretList, SecretRefBody, SecretView};
 use super::{blocking, read_body, request_media_type, AppState};
 use crate::db::secrets::{DateOp, SecretQuery, SortKey};
 use crate::error::ApiError;
-use crate::service::secrets::{ops, Payload};
+use crate::service::secrets::{normalize_content_type, ops, Payload};
 use crate::service::Services;
 use crate::timefmt;
+
+/// The body of `POST /v1/secrets` (unknown fields are ignored, as Barbican does).
+#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
+pub struct NewSecretDoc {
+    /// At most 255 characters.
+    name: Option<String>,
+    /// `symmetric`, `public`, `private`, `passphrase`, `certificate` or `opaque` (default).
+    secret_type: Option<String>,
+    algorithm: Option<String>,
+    /// 1 to 32767.
+    bit_length: Option<i32>,
+    mode: Option<String>,
+    /// ISO-8601, in the future.
+    expiration: Option<String>,
+    /// The payload: text, or base64 for binary content types. Absent for a metadata-only
+    /// secret (its payload then comes with `PUT /v1/secrets/{id}`).
+    payload: Option<String>,
+    /// `text/plain` (optionally `; charset=utf-8`), `application/octet-stream` or
+    /// `application/pkcs8`; required with `payload`.
+    payload_content_type: Option<String>,
+    /// `base64`; required for binary content types.
+    payload_content_encoding: Option<String>,
+}
 
 /// Create a secret, with its payload (one step) or metadata only (two step).
 #[utoipa::path(
     post, path = "/v1/secrets", tag = "secrets",
     params(("X-Project-Id" = String, Header, description = "The caller's project")),
-    request_body(content = crate::openapi::NewSecretDoc, content_type = "application/json"),
+    request_body(content = NewSecretDoc, content_type = "application/json"),
     responses(
         (status = 201, description = "Created; `Location` is the secret's ref", body = SecretRefBody),
         (status = 400, description = "Invalid body", body = crate::error::ErrorBody),

@@ -19,17 +19,10 @@ use crate::service::acls::AclChange;
 use crate::service::containers::NewContainer;
 use crate::service::orders::NewOrder;
 use crate::service::quotas::QuotaValues;
-use crate::service::secrets::{NewSecret, Payload};
+use crate::service::secrets::{
+    is_text, normalize_content_type, NewSecret, Payload, SUPPORTED_CONTENT_TYPES,
+};
 use crate::timefmt;
-
-/// Content types a payload may be given as.
-pub const SUPPORTED_CONTENT_TYPES: [&str; 5] = [
-    "text/plain",
-    "text/plain;charset=utf-8",
-    "text/plain; charset=utf-8",
-    "application/octet-stream",
-    "application/pkcs8",
-];
 
 const SECRET_TYPES: [&str; 6] = [
     "symmetric",
@@ -64,31 +57,6 @@ fn strip_strings(v: &mut Value) {
         Value::Object(map) => map.values_mut().for_each(strip_strings),
         _ => {}
     }
-}
-
-/// Barbican's normalization of a payload content type: the lower-cased media type when any
-/// charset is UTF-8, otherwise the value as given (which then fails the support check).
-pub fn normalize_content_type(ct: &str) -> String {
-    let mut parts = ct.split(';').map(str::trim);
-    let mime = parts.next().unwrap_or("").to_ascii_lowercase();
-    if let Some(param) = parts.next() {
-        let param = param.to_ascii_lowercase();
-        let Some((_, charset)) = param.split_once('=') else {
-            return ct.to_owned();
-        };
-        if charset.trim() != "utf-8" {
-            return ct.to_owned();
-        }
-    }
-    match mime.as_str() {
-        "text/plain" | "application/octet-stream" | "application/pkcs8" => mime,
-        _ => ct.to_owned(),
-    }
-}
-
-/// Whether a normalized content type is text (stored as UTF-8) rather than binary.
-pub fn is_text(normalized: &str) -> bool {
-    normalized == "text/plain"
 }
 
 /// Base64 the way Python's `base64.b64decode` reads it: characters outside the alphabet are

@@ -481,7 +481,7 @@ impl Services {
             payload: None,
         };
         let content_type = text("payload_content_type")
-            .map(|c| crate::api::validate::normalize_content_type(&c))
+            .map(|c| super::secrets::normalize_content_type(&c))
             .unwrap_or_else(|| "application/octet-stream".to_owned());
         let mut spec = key_spec(
             fields.algorithm.as_deref(),
