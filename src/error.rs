@@ -11,8 +11,8 @@ use actix_web::{HttpResponse, ResponseError};
 use plugin_api::PluginError;
 use serde::Serialize;
 
-use crate::api::json::json_response;
 use crate::db::DbError;
+use crate::json::json_response;
 
 /// An error answered to a client.
 #[derive(Debug)]

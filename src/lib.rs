@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod json;
 pub mod openapi;
 pub mod plugins;
 pub mod policy;

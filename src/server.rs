@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use crate::api::{self, AppState, HostHref};
 use crate::config::Settings;
 use crate::db::Db;
+use crate::openapi;
 use crate::plugins;
 use crate::policy::Policy;
 use crate::service::keks::KekCache;
@@ -98,6 +99,7 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
             .wrap(from_fn(api::pipeline))
             .wrap(NormalizePath::trim())
             .configure(api::routes)
+            .service(openapi::swagger_ui())
     })
     .shutdown_timeout(10);
     if let Some(n) = settings.server.workers {

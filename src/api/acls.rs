@@ -4,11 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::context::Caller;
-use super::json::json_response;
 use super::views::{container_ref, secret_ref, AclRefBody, AclView};
 use super::{blocking, json_body, validate, AppState};
 use crate::db::acl::Acl;
 use crate::error::ApiError;
+use crate::json::json_response;
 use crate::service::acls::{apply, AclOwner};
 use crate::service::Services;
 

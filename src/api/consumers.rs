@@ -5,11 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::context::Caller;
-use super::json::json_response;
 use super::paging;
 use super::views::{ConsumerList, SecretConsumerView, SecretView};
 use super::{blocking, json_body, paging_of, validate, AppState};
 use crate::error::ApiError;
+use crate::json::json_response;
 use crate::service::consumers::ops;
 
 /// Register a consumer of a secret (idempotent); returns the secret's metadata.

@@ -5,7 +5,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::context::Caller;
-use super::json::json_response;
 use super::paging::{self, param, query_pairs};
 use super::views::{
     container_ref, ConsumerList, ContainerConsumerView, ContainerList, ContainerRefBody,
@@ -13,6 +12,7 @@ use super::views::{
 };
 use super::{blocking, json_body, paging_of, validate, AppState};
 use crate::error::ApiError;
+use crate::json::json_response;
 use crate::service::consumers::ops as consumer_ops;
 use crate::service::containers::ops;
 

@@ -7,10 +7,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::context::Caller;
-use super::json::json_response;
 use super::views::secret_ref;
 use super::{blocking, json_body, validate, AppState};
 use crate::error::ApiError;
+use crate::json::json_response;
 use crate::service::metadata::ops;
 
 /// `{"metadata": {...}}`

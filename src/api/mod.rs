@@ -6,7 +6,6 @@ pub mod acls;
 pub mod consumers;
 pub mod containers;
 pub mod context;
-pub mod json;
 pub mod metadata;
 mod middleware;
 pub mod orders;
@@ -309,7 +308,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(stores::transport_key))
             .default_service(web::to(not_allowed("DELETE, GET"))),
     )
-    .service(crate::openapi::swagger_ui())
     .default_service(web::to(not_found));
 }
 

@@ -8,11 +8,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::context::Caller;
-use super::json::json_response;
 use super::paging;
 use super::views::{order_ref, order_view, OrderRefBody};
 use super::{blocking, json_body, paging_of, validate, AppState};
 use crate::error::ApiError;
+use crate::json::json_response;
 use crate::service::orders::ops;
 
 /// Submit an order. It is durable once the 202 is sent; most orders are already ACTIVE by then.

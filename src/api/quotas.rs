@@ -4,13 +4,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::context::Caller;
-use super::json::json_response;
 use super::paging;
 use super::views::{
     ProjectQuotasItem, ProjectQuotasList, ProjectQuotasView, QuotaBody, QuotasView,
 };
 use super::{blocking, json_body, paging_of, validate, AppState};
 use crate::error::ApiError;
+use crate::json::json_response;
 use crate::service::quotas::ops;
 
 /// The caller's project's effective quotas (-1: unlimited).

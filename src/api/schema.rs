@@ -12,8 +12,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use super::json::py_repr;
 use crate::error::ApiError;
+use crate::json::py_repr;
 
 /// One step of an instance path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +296,7 @@ pub fn no_additional(
     }
     extras.sort();
     let verb = if extras.len() == 1 { "was" } else { "were" };
-    let listed: Vec<String> = extras.iter().map(|e| super::json::py_str_repr(e)).collect();
+    let listed: Vec<String> = extras.iter().map(|e| crate::json::py_str_repr(e)).collect();
     errors.add(
         path,
         format!(

@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 use zeroize::Zeroize;
 
 use super::context::{ApiVersion, Caller};
-use super::json::json_response;
 use super::paging::{self, param, query_pairs};
 use super::validate::{self, lenient_base64};
 use super::views::{secret_ref, SecretList, SecretRefBody, SecretView};
 use super::{blocking, read_body, request_media_type, AppState};
 use crate::db::secrets::{DateOp, SecretQuery, SortKey};
 use crate::error::ApiError;
+use crate::json::json_response;
 use crate::service::secrets::{normalize_content_type, ops, Payload};
 use crate::service::Services;
 use crate::timefmt;

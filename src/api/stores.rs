@@ -5,10 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::context::Caller;
-use super::json::json_response;
 use super::views::{StoreList, StoreView, TransportKeyList};
 use super::{blocking, AppState};
 use crate::error::ApiError;
+use crate::json::json_response;
 use crate::service::stores::ops;
 
 /// Every configured store (with Coffer's extra plugin-status fields).

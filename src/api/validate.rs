@@ -395,7 +395,7 @@ fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, A
         Some(other) if order_type == "asymmetric" => {
             return Err(ApiError::schema(
                 "Order",
-                &format!("{} is not of type 'string'", super::json::py_repr(other)),
+                &format!("{} is not of type 'string'", crate::json::py_repr(other)),
                 Some("meta"),
             ))
         }
@@ -461,7 +461,7 @@ fn secret_ref_items(e: &mut Errors, items: &[Value], prop: &str) -> Vec<(Option<
         let Value::Object(obj) = item else {
             e.add(
                 base,
-                format!("{} is not of type 'object'", super::json::py_repr(item)),
+                format!("{} is not of type 'object'", crate::json::py_repr(item)),
                 Some(prop),
             );
             continue;
@@ -715,7 +715,7 @@ pub fn acl(body: &[u8]) -> Result<Option<AclChange>, ApiError> {
                         }
                         other => e.add(
                             path,
-                            format!("{} is not of type 'array'", super::json::py_repr(other)),
+                            format!("{} is not of type 'array'", crate::json::py_repr(other)),
                             Some("read"),
                         ),
                     }
@@ -740,7 +740,7 @@ pub fn acl(body: &[u8]) -> Result<Option<AclChange>, ApiError> {
             }
             other => e.add(
                 base,
-                format!("{} is not of type 'object'", super::json::py_repr(other)),
+                format!("{} is not of type 'object'", crate::json::py_repr(other)),
                 Some("read"),
             ),
         }
@@ -838,7 +838,7 @@ pub fn project_quotas(body: &[u8]) -> Result<QuotaValues, ApiError> {
             }
             other => e.add(
                 base,
-                format!("{} is not of type 'object'", super::json::py_repr(other)),
+                format!("{} is not of type 'object'", crate::json::py_repr(other)),
                 Some("project_quotas"),
             ),
         }

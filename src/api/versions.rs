@@ -8,8 +8,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::context::{ApiVersion, Microversion};
-use super::json::json_response;
 use super::AppState;
+use crate::json::json_response;
 
 #[derive(Serialize, ToSchema)]
 pub struct Link {
