@@ -1,10 +1,15 @@
 # Production image: multi-stage build, non-root user, data in a volume.
 FROM rust:1.95-bookworm AS build
+# libpq-dev: diesel's PostgreSQL backend links the PostgreSQL client library.
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin coffer
 
 FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/coffer coffer \
     && mkdir -p /var/lib/coffer \
     && chown coffer:coffer /var/lib/coffer
@@ -18,6 +23,7 @@ ENV COFFER__PROFILE=production \
     COFFER__SERVER__BIND=0.0.0.0:9311 \
     COFFER__SERVER__DATA_DIR=/var/lib/coffer \
     COFFER__DATABASE__URL=sqlite:///var/lib/coffer/coffer.db
+# For PostgreSQL, override COFFER__DATABASE__URL=postgres://user:password@host:5432/coffer
 VOLUME ["/var/lib/coffer"]
 EXPOSE 9311
 ENTRYPOINT ["coffer"]

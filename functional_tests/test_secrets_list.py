@@ -255,6 +255,19 @@ def test_sort_created_desc(api, five):
         "ls4", "ls3", "ls2", "ls1", "ls0"]
 
 
+def test_unset_values_sort_first_ascending_and_last_descending(api):
+    # As Barbican on SQLite or MySQL (NULL is the smallest value), whatever Coffer's backend.
+    for name, bits in (("b", 128), (None, None), ("a", 256)):
+        body = {"payload": "x", "payload_content_type": "text/plain"}
+        if name:
+            body.update(name=name, bit_length=bits)
+        api.create_secret(body)
+    assert names(listing(api, "?sort=name:asc")) == [None, "a", "b"]
+    assert names(listing(api, "?sort=name:desc")) == ["b", "a", None]
+    assert names(listing(api, "?sort=bit_length:asc")) == [None, "b", "a"]
+    assert names(listing(api, "?sort=bit_length:desc")) == ["a", "b", None]
+
+
 def test_sort_on_two_keys(api):
     for name, bits in (("k1", 256), ("k2", 128), ("k3", 256), ("k4", 128)):
         api.create_secret({"name": name, "bit_length": bits, "payload": "x",

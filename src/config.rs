@@ -69,7 +69,8 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://path/to/file.db` (relative) or `sqlite:///abs/path.db`.
+    /// `sqlite://path/to/file.db` (relative), `sqlite:///abs/path.db`, or
+    /// `postgres://user:password@host:port/database` (any libpq URL).
     pub url: String,
     /// Connections in the pool.
     pub pool_size: u32,
@@ -77,6 +78,8 @@ pub struct DatabaseSettings {
     pub auto_migrate: bool,
     /// How long a request waits for a connection or a lock before failing with 503.
     pub timeout_ms: u64,
+    /// PostgreSQL: the longest one statement may run before it is cancelled (503).
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +189,7 @@ url = "sqlite://coffer-data/coffer.db"
 pool_size = 8
 auto_migrate = true
 timeout_ms = 5000
+statement_timeout_ms = 30000
 
 [secrets]
 max_payload_bytes = 20000

@@ -49,6 +49,7 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<Arc<Services>> {
     let policy = Policy::load(settings.policy.file.as_deref())?;
     let plugins = plugins::load(settings)?;
     let db = Db::open(&settings.database).context("opening the database")?;
+    tracing::info!(database = %db.describe(), "database open");
     let applied = db
         .prepare(settings.database.auto_migrate)
         .context("checking the database schema")?;

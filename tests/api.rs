@@ -11,16 +11,6 @@ fn text_secret(payload: &str) -> serde_json::Value {
     json!({"name": "t", "payload": payload, "payload_content_type": "text/plain"})
 }
 
-fn sqlite(dir: &std::path::Path) -> SqliteConnection {
-    use diesel::connection::SimpleConnection;
-    let mut conn =
-        SqliteConnection::establish(&format!("{}/coffer.db", dir.display())).expect("open db");
-    // The stopped server's pool may still be closing (and checkpointing) its connections.
-    conn.batch_execute("PRAGMA busy_timeout = 5000;")
-        .expect("busy_timeout");
-    conn
-}
-
 #[actix_web::test]
 async fn secrets_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,18 +40,11 @@ async fn payloads_are_encrypted_at_rest() {
     let srv = TestServer::start(settings_in(dir.path())).unwrap();
     let id = srv.create("p1", text_secret("plaintext-marker-7f3a")).await;
     srv.stop().await;
-    let db = std::fs::read(dir.path().join("coffer.db")).unwrap();
-    let wal = std::fs::read(dir.path().join("coffer.db-wal")).unwrap_or_default();
-    for bytes in [db, wal] {
-        assert!(
-            !bytes.windows(21).any(|w| w == b"plaintext-marker-7f3a"),
-            "payload found in the database files"
-        );
-    }
+    common::assert_not_stored(dir.path(), "plaintext-marker-7f3a");
     let meta: String = coffer::db::schema::secrets::table
         .filter(coffer::db::schema::secrets::id.eq(&id))
         .select(coffer::db::schema::secrets::store_metadata.assume_not_null())
-        .first(&mut sqlite(dir.path()))
+        .first(&mut common::db(dir.path()))
         .unwrap();
     assert!(
         meta.contains("\"ciphertext\"") && meta.contains("\"kek_id\""),
@@ -80,8 +63,8 @@ async fn tampered_or_moved_ciphertext_fails_with_a_clear_error() {
     let c = srv.create("p1", text_secret("secret c")).await;
     srv.stop().await;
 
-    let mut conn = sqlite(dir.path());
-    let meta_of = |conn: &mut SqliteConnection, id: &str| -> String {
+    let mut conn = common::db(dir.path());
+    let meta_of = |conn: &mut coffer::db::DbConn, id: &str| -> String {
         secrets::table
             .filter(secrets::id.eq(id))
             .select(secrets::store_metadata.assume_not_null())
@@ -211,7 +194,7 @@ async fn concurrent_writes_all_succeed_and_are_readable() {
     // Seven projects, seven KEKs, however the requests raced.
     let n: i64 = coffer::db::schema::project_keks::table
         .count()
-        .get_result(&mut sqlite(dir.path()))
+        .get_result(&mut common::db(dir.path()))
         .unwrap();
     assert_eq!(n, 7);
 }

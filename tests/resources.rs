@@ -10,15 +10,6 @@ use common::{settings_in, TestServer};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-fn sqlite(dir: &std::path::Path) -> SqliteConnection {
-    use diesel::connection::SimpleConnection;
-    let mut conn =
-        SqliteConnection::establish(&format!("{}/coffer.db", dir.display())).expect("open db");
-    conn.batch_execute("PRAGMA busy_timeout = 5000;")
-        .expect("busy_timeout");
-    conn
-}
-
 async fn order_status(srv: &TestServer, project: &str, id: &str) -> Value {
     srv.client
         .get(srv.url(&format!("/v1/orders/{id}")))
@@ -42,43 +33,6 @@ async fn wait_for(srv: &TestServer, project: &str, id: &str) -> Value {
     panic!("order {id} stayed PENDING");
 }
 
-fn insert_pending_order(
-    dir: &std::path::Path,
-    project: &str,
-    order_type: &str,
-    meta: Value,
-    lease: Option<(&str, i64)>,
-) -> String {
-    use coffer::db::schema::orders::dsl as o;
-    let id = uuid::Uuid::new_v4().to_string();
-    let now = coffer::timefmt::now();
-    let (owner, until) = match lease {
-        Some((owner, secs)) => (
-            Some(owner.to_owned()),
-            Some(now + chrono::Duration::seconds(secs)),
-        ),
-        None => (None, None),
-    };
-    diesel::insert_into(o::orders)
-        .values((
-            o::id.eq(&id),
-            o::project_id.eq(project),
-            o::order_type.eq(order_type),
-            o::status.eq("PENDING"),
-            o::meta.eq(meta.to_string()),
-            o::sub_status.eq("Unknown"),
-            o::sub_status_message.eq("Unknown"),
-            o::lease_owner.eq(owner),
-            o::lease_expires_at.eq(until),
-            o::attempts.eq(1),
-            o::created_at.eq(now),
-            o::updated_at.eq(now),
-        ))
-        .execute(&mut sqlite(dir))
-        .expect("test helper");
-    id
-}
-
 #[actix_web::test]
 async fn orders_left_pending_by_a_crash_complete_after_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,15 +43,22 @@ async fn orders_left_pending_by_a_crash_complete_after_restart() {
     let srv = TestServer::start(s.clone()).unwrap();
     srv.stop().await;
     let meta = json!({"name": "k", "algorithm": "aes", "bit_length": 256, "mode": "cbc", "expiration": null});
-    let unclaimed = insert_pending_order(dir.path(), "p1", "key", meta.clone(), None);
-    let orphaned = insert_pending_order(
-        dir.path(),
+    let unclaimed =
+        common::insert_pending_order(&mut common::db(dir.path()), "p1", "key", meta.clone(), None);
+    let orphaned = common::insert_pending_order(
+        &mut common::db(dir.path()),
         "p1",
         "key",
         meta.clone(),
         Some(("dead-worker", -5)),
     );
-    let held = insert_pending_order(dir.path(), "p1", "key", meta, Some(("live-worker", 3600)));
+    let held = common::insert_pending_order(
+        &mut common::db(dir.path()),
+        "p1",
+        "key",
+        meta,
+        Some(("live-worker", 3600)),
+    );
 
     let srv = TestServer::start(s).unwrap();
     for id in [&unclaimed, &orphaned] {
@@ -183,11 +144,7 @@ async fn asymmetric_orders_make_an_rsa_container_and_keep_the_passphrase_out_of_
     );
     srv.stop().await;
     // Nothing stores the passphrase in clear.
-    let db = std::fs::read(dir.path().join("coffer.db")).unwrap();
-    let wal = std::fs::read(dir.path().join("coffer.db-wal")).unwrap_or_default();
-    for bytes in [db, wal] {
-        assert!(!bytes.windows(11).any(|w| w == b"s3cret-pass"));
-    }
+    common::assert_not_stored(dir.path(), "s3cret-pass");
 }
 
 #[actix_web::test]
@@ -329,7 +286,7 @@ async fn secrets_stay_with_their_store_and_projects_can_prefer_another() {
         s::secrets
             .filter(s::id.eq(id))
             .select(s::store_name.assume_not_null())
-            .first(&mut sqlite(dir.path()))
+            .first(&mut common::db(dir.path()))
             .unwrap()
     };
     assert_eq!(store_of(&a), "software");

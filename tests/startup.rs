@@ -142,10 +142,8 @@ async fn a_newer_schema_is_refused() {
     let s = settings_in(dir.path());
     let srv = TestServer::start(s.clone()).unwrap();
     srv.stop().await;
-    let mut conn =
-        SqliteConnection::establish(&format!("{}/coffer.db", dir.path().display())).unwrap();
     diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES ('29990101000000')")
-        .execute(&mut conn)
+        .execute(&mut common::db(dir.path()))
         .unwrap();
     let err = start_error(&s);
     assert!(err.contains("newer than this coffer knows"), "{err}");
@@ -155,10 +153,7 @@ fn coffer_cli(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
         .args(args)
         .current_dir(dir)
-        .env(
-            "COFFER__DATABASE__URL",
-            format!("sqlite://{}/c.db", dir.display()),
-        )
+        .env("COFFER__DATABASE__URL", common::database_url(dir))
         .env("COFFER__SERVER__DATA_DIR", dir)
         .output()
         .expect("run coffer");

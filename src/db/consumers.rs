@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{container_consumers as cc, secret_consumers as sc};
-use super::{DbConn, DbError};
+use super::{per_backend, DbConn, DbError};
 
 /// A secret consumer.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -35,7 +35,7 @@ pub struct ContainerConsumerRow {
 
 /// Register a secret consumer; registering the same one again only refreshes it.
 pub fn upsert_secret_consumer(conn: &mut DbConn, row: &SecretConsumerRow) -> Result<(), DbError> {
-    diesel::insert_into(sc::table)
+    per_backend!(conn, |c| diesel::insert_into(sc::table)
         .values(row)
         .on_conflict((
             sc::secret_id,
@@ -45,7 +45,7 @@ pub fn upsert_secret_consumer(conn: &mut DbConn, row: &SecretConsumerRow) -> Res
         ))
         .do_update()
         .set(sc::updated_at.eq(row.updated_at))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -56,17 +56,17 @@ pub fn secret_consumers(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<SecretConsumerRow>, i64), DbError> {
-    let total: i64 = sc::table
+    let total: i64 = per_backend!(conn, |c| sc::table
         .filter(sc::secret_id.eq(secret_id))
         .count()
-        .get_result(conn)?;
-    let rows = sc::table
+        .get_result(c))?;
+    let rows = per_backend!(conn, |c| sc::table
         .filter(sc::secret_id.eq(secret_id))
         .order((sc::created_at.asc(), sc::id.asc()))
         .offset(offset)
         .limit(limit)
         .select(SecretConsumerRow::as_select())
-        .load(conn)?;
+        .load(c))?;
     Ok((rows, total))
 }
 
@@ -78,18 +78,22 @@ pub fn find_secret_consumer(
     resource_type: &str,
     resource_id: &str,
 ) -> Result<Option<SecretConsumerRow>, DbError> {
-    Ok(sc::table
+    Ok(per_backend!(conn, |c| sc::table
         .filter(sc::secret_id.eq(secret_id))
         .filter(sc::service.eq(service))
         .filter(sc::resource_type.eq(resource_type))
         .filter(sc::resource_id.eq(resource_id))
         .select(SecretConsumerRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 pub fn delete_secret_consumer(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
-    Ok(diesel::delete(sc::table.filter(sc::id.eq(id))).execute(conn)? == 1)
+    Ok(
+        per_backend!(conn, |c| diesel::delete(sc::table.filter(sc::id.eq(id)))
+            .execute(c))?
+            == 1,
+    )
 }
 
 /// How many secret consumers a project registered (for quotas).
@@ -97,10 +101,10 @@ pub fn count_secret_consumers_of_project(
     conn: &mut DbConn,
     project_id: &str,
 ) -> Result<i64, DbError> {
-    Ok(sc::table
+    Ok(per_backend!(conn, |c| sc::table
         .filter(sc::project_id.eq(project_id))
         .count()
-        .get_result(conn)?)
+        .get_result(c))?)
 }
 
 /// Register a container consumer; registering the same one again only refreshes it.
@@ -108,12 +112,12 @@ pub fn upsert_container_consumer(
     conn: &mut DbConn,
     row: &ContainerConsumerRow,
 ) -> Result<(), DbError> {
-    diesel::insert_into(cc::table)
+    per_backend!(conn, |c| diesel::insert_into(cc::table)
         .values(row)
         .on_conflict((cc::container_id, cc::name, cc::url))
         .do_update()
         .set(cc::updated_at.eq(row.updated_at))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -124,18 +128,18 @@ pub fn container_consumers(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<ContainerConsumerRow>, i64), DbError> {
-    let total: i64 = cc::table
+    let total: i64 = per_backend!(conn, |c| cc::table
         .filter(cc::container_id.eq(container_id))
         .count()
-        .get_result(conn)?;
+        .get_result(c))?;
     // Barbican lists a container's consumers by name.
-    let rows = cc::table
+    let rows = per_backend!(conn, |c| cc::table
         .filter(cc::container_id.eq(container_id))
         .order((cc::name.asc(), cc::url.asc()))
         .offset(offset)
         .limit(limit)
         .select(ContainerConsumerRow::as_select())
-        .load(conn)?;
+        .load(c))?;
     Ok((rows, total))
 }
 
@@ -145,17 +149,21 @@ pub fn find_container_consumer(
     name: &str,
     url: &str,
 ) -> Result<Option<ContainerConsumerRow>, DbError> {
-    Ok(cc::table
+    Ok(per_backend!(conn, |c| cc::table
         .filter(cc::container_id.eq(container_id))
         .filter(cc::name.eq(name))
         .filter(cc::url.eq(url))
         .select(ContainerConsumerRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 pub fn delete_container_consumer(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
-    Ok(diesel::delete(cc::table.filter(cc::id.eq(id))).execute(conn)? == 1)
+    Ok(
+        per_backend!(conn, |c| diesel::delete(cc::table.filter(cc::id.eq(id)))
+            .execute(c))?
+            == 1,
+    )
 }
 
 /// How many container consumers a project registered (for quotas).
@@ -163,10 +171,10 @@ pub fn count_container_consumers_of_project(
     conn: &mut DbConn,
     project_id: &str,
 ) -> Result<i64, DbError> {
-    Ok(cc::table
+    Ok(per_backend!(conn, |c| cc::table
         .filter(cc::project_id.eq(project_id))
         .count()
-        .get_result(conn)?)
+        .get_result(c))?)
 }
 
 /// Every consumer of these secrets, oldest first.
@@ -174,11 +182,11 @@ pub fn secret_consumers_of(
     conn: &mut DbConn,
     secret_ids: &[String],
 ) -> Result<Vec<SecretConsumerRow>, DbError> {
-    Ok(sc::table
+    Ok(per_backend!(conn, |c| sc::table
         .filter(sc::secret_id.eq_any(secret_ids))
         .order((sc::created_at.asc(), sc::id.asc()))
         .select(SecretConsumerRow::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Every consumer of these containers, oldest first.
@@ -186,9 +194,9 @@ pub fn container_consumers_of(
     conn: &mut DbConn,
     container_ids: &[String],
 ) -> Result<Vec<ContainerConsumerRow>, DbError> {
-    Ok(cc::table
+    Ok(per_backend!(conn, |c| cc::table
         .filter(cc::container_id.eq_any(container_ids))
         .order((cc::created_at.asc(), cc::id.asc()))
         .select(ContainerConsumerRow::as_select())
-        .load(conn)?)
+        .load(c))?)
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::acl::{self, Acl};
 use super::schema::{container_secrets as cs, containers as c};
-use super::{DbConn, DbError};
+use super::{per_backend, DbConn, DbError};
 
 /// A container row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -47,7 +47,9 @@ pub struct SecretRef {
 /// Insert a container and its secret references.
 pub fn insert(conn: &mut DbConn, row: &ContainerRow, refs: &[SecretRef]) -> Result<(), DbError> {
     super::write_tx(conn, |conn| {
-        diesel::insert_into(c::table).values(row).execute(conn)?;
+        per_backend!(conn, |c| diesel::insert_into(c::table)
+            .values(row)
+            .execute(c))?;
         insert_refs(conn, &row.id, 0, refs, row.created_at)
     })
 }
@@ -73,18 +75,20 @@ fn insert_refs(
         })
         .collect();
     if !rows.is_empty() {
-        diesel::insert_into(cs::table).values(&rows).execute(conn)?;
+        per_backend!(conn, |c| diesel::insert_into(cs::table)
+            .values(&rows)
+            .execute(c))?;
     }
     Ok(())
 }
 
 /// A container by id (any project).
 pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<ContainerRow>, DbError> {
-    Ok(c::table
+    Ok(per_backend!(conn, |c| c::table
         .filter(c::id.eq(id))
         .select(ContainerRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 /// The secret references of some containers, in insertion order, by container id.
@@ -92,11 +96,11 @@ pub fn refs_of(
     conn: &mut DbConn,
     container_ids: &[String],
 ) -> Result<Vec<(String, SecretRef)>, DbError> {
-    let rows: Vec<(String, Option<String>, String)> = cs::table
+    let rows: Vec<(String, Option<String>, String)> = per_backend!(conn, |c| cs::table
         .filter(cs::container_id.eq_any(container_ids))
         .order((cs::container_id.asc(), cs::position.asc()))
         .select((cs::container_id, cs::name, cs::secret_id))
-        .load(conn)?;
+        .load(c))?;
     Ok(rows
         .into_iter()
         .map(|(cid, name, secret_id)| (cid, SecretRef { name, secret_id }))
@@ -112,24 +116,26 @@ pub fn list(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<ContainerRow>, i64), DbError> {
-    let filtered = || {
-        let mut q = c::table.filter(c::project_id.eq(project_id)).into_boxed();
-        if let Some(n) = name {
-            q = q.filter(c::name.eq(n));
-        }
-        if let Some(t) = container_type {
-            q = q.filter(c::container_type.eq(t));
-        }
-        q
-    };
-    let total: i64 = filtered().count().get_result(conn)?;
-    let rows = filtered()
-        .order((c::created_at.asc(), c::id.asc()))
-        .offset(offset)
-        .limit(limit)
-        .select(ContainerRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    per_backend!(conn, |conn| {
+        let filtered = || {
+            let mut q = c::table.filter(c::project_id.eq(project_id)).into_boxed();
+            if let Some(n) = name {
+                q = q.filter(c::name.eq(n));
+            }
+            if let Some(t) = container_type {
+                q = q.filter(c::container_type.eq(t));
+            }
+            q
+        };
+        let total: i64 = filtered().count().get_result(conn)?;
+        let rows = filtered()
+            .order((c::created_at.asc(), c::id.asc()))
+            .offset(offset)
+            .limit(limit)
+            .select(ContainerRow::as_select())
+            .load(conn)?;
+        Ok((rows, total))
+    })
 }
 
 /// Append a secret reference.
@@ -140,10 +146,12 @@ pub fn add_ref(
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
     super::write_tx(conn, |conn| {
-        let last: Option<i32> = cs::table
+        // Appends to one container take turns for the next position.
+        super::serialize_on(conn, &format!("container:{container_id}"))?;
+        let last: Option<i32> = per_backend!(conn, |c| cs::table
             .filter(cs::container_id.eq(container_id))
             .select(diesel::dsl::max(cs::position))
-            .first(conn)?;
+            .first(c))?;
         insert_refs(
             conn,
             container_id,
@@ -151,9 +159,11 @@ pub fn add_ref(
             std::slice::from_ref(r),
             now,
         )?;
-        diesel::update(c::table.filter(c::id.eq(container_id)))
-            .set(c::updated_at.eq(now))
-            .execute(conn)?;
+        per_backend!(conn, |c| diesel::update(
+            c::table.filter(c::id.eq(container_id))
+        )
+        .set(c::updated_at.eq(now))
+        .execute(c))?;
         Ok(())
     })
 }
@@ -170,13 +180,17 @@ pub fn remove_ref(
             .filter(cs::container_id.eq(container_id))
             .filter(cs::secret_id.eq(&r.secret_id));
         let n = match &r.name {
-            Some(name) => diesel::delete(q.filter(cs::name.eq(name))).execute(conn)?,
-            None => diesel::delete(q.filter(cs::name.is_null())).execute(conn)?,
+            Some(name) => per_backend!(conn, |c| diesel::delete(q.filter(cs::name.eq(name)))
+                .execute(c))?,
+            None => per_backend!(conn, |c| diesel::delete(q.filter(cs::name.is_null()))
+                .execute(c))?,
         };
         if n > 0 {
-            diesel::update(c::table.filter(c::id.eq(container_id)))
-                .set(c::updated_at.eq(now))
-                .execute(conn)?;
+            per_backend!(conn, |c| diesel::update(
+                c::table.filter(c::id.eq(container_id))
+            )
+            .set(c::updated_at.eq(now))
+            .execute(c))?;
         }
         Ok(n)
     })
@@ -184,27 +198,31 @@ pub fn remove_ref(
 
 /// Delete a container (its references and consumers go with it). `false` when already gone.
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
-    Ok(diesel::delete(c::table.filter(c::id.eq(id))).execute(conn)? == 1)
+    Ok(
+        per_backend!(conn, |c| diesel::delete(c::table.filter(c::id.eq(id)))
+            .execute(c))?
+            == 1,
+    )
 }
 
 /// Set (`Some`) or remove (`None`) a container's read ACL.
 pub fn set_acl(conn: &mut DbConn, id: &str, new: Option<&Acl>) -> Result<(), DbError> {
     let (access, users, created, updated) = acl::to_columns(new);
-    diesel::update(c::table.filter(c::id.eq(id)))
+    per_backend!(conn, |c| diesel::update(c::table.filter(c::id.eq(id)))
         .set((
             c::acl_project_access.eq(access),
             c::acl_users.eq(users),
             c::acl_created_at.eq(created),
             c::acl_updated_at.eq(updated),
         ))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
 /// How many containers a project has (for quotas).
 pub fn count_for_project(conn: &mut DbConn, project_id: &str) -> Result<i64, DbError> {
-    Ok(c::table
+    Ok(per_backend!(conn, |c| c::table
         .filter(c::project_id.eq(project_id))
         .count()
-        .get_result(conn)?)
+        .get_result(c))?)
 }

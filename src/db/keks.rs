@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use plugin_api::{ProjectKek, WrappedKek};
 
 use super::schema::project_keks;
-use super::{DbConn, DbError};
+use super::{per_backend, DbConn, DbError};
 
 /// A project KEK row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -44,31 +44,34 @@ pub fn active(
     project_id: &str,
     store_name: &str,
 ) -> Result<Option<KekRow>, DbError> {
-    Ok(project_keks::table
+    Ok(per_backend!(conn, |c| project_keks::table
         .filter(project_keks::project_id.eq(project_id))
         .filter(project_keks::store_name.eq(store_name))
         .filter(project_keks::active.eq(true))
         .select(KekRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 /// A KEK by id.
 pub fn by_id(conn: &mut DbConn, id: &str) -> Result<Option<KekRow>, DbError> {
-    Ok(project_keks::table
+    Ok(per_backend!(conn, |c| project_keks::table
         .filter(project_keks::id.eq(id))
         .select(KekRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 /// Insert a new active KEK. `Ok(false)` when another one became active first (a race): the
 /// caller then reads that one.
 pub fn insert_active(conn: &mut DbConn, row: &KekRow) -> Result<bool, DbError> {
-    match diesel::insert_into(project_keks::table)
-        .values(row)
-        .execute(conn)
-    {
+    // In a savepoint: on PostgreSQL a failed statement spoils the rest of its transaction.
+    let inserted = conn.transaction(|c| {
+        per_backend!(c, |c| diesel::insert_into(project_keks::table)
+            .values(row)
+            .execute(c))
+    });
+    match inserted {
         Ok(_) => Ok(true),
         Err(e) if super::is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e.into()),

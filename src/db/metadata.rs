@@ -4,25 +4,25 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::secret_metadata as m;
-use super::{DbConn, DbError};
+use super::{per_backend, DbConn, DbError};
 
 /// All of a secret's metadata, ordered by key.
 pub fn all(conn: &mut DbConn, secret_id: &str) -> Result<Vec<(String, String)>, DbError> {
-    Ok(m::table
+    Ok(per_backend!(conn, |c| m::table
         .filter(m::secret_id.eq(secret_id))
         .order(m::key.asc())
         .select((m::key, m::value))
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// One value.
 pub fn get(conn: &mut DbConn, secret_id: &str, key: &str) -> Result<Option<String>, DbError> {
-    Ok(m::table
+    Ok(per_backend!(conn, |c| m::table
         .filter(m::secret_id.eq(secret_id))
         .filter(m::key.eq(key))
         .select(m::value)
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 /// Replace all of a secret's metadata.
@@ -33,7 +33,12 @@ pub fn replace_all(
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
     super::write_tx(conn, |c| {
-        diesel::delete(m::table.filter(m::secret_id.eq(secret_id))).execute(c)?;
+        // Two replacements at once would each insert what the other did not delete.
+        super::serialize_on(c, &format!("metadata:{secret_id}"))?;
+        per_backend!(c, |c| diesel::delete(
+            m::table.filter(m::secret_id.eq(secret_id))
+        )
+        .execute(c))?;
         let rows: Vec<_> = entries
             .iter()
             .map(|(k, v)| {
@@ -47,7 +52,9 @@ pub fn replace_all(
             })
             .collect();
         if !rows.is_empty() {
-            diesel::insert_into(m::table).values(&rows).execute(c)?;
+            per_backend!(c, |c| diesel::insert_into(m::table)
+                .values(&rows)
+                .execute(c))?;
         }
         Ok(())
     })
@@ -61,15 +68,18 @@ pub fn insert(
     value: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let res = diesel::insert_into(m::table)
-        .values((
-            m::secret_id.eq(secret_id),
-            m::key.eq(key),
-            m::value.eq(value),
-            m::created_at.eq(now),
-            m::updated_at.eq(now),
-        ))
-        .execute(conn);
+    // In a savepoint: on PostgreSQL a failed statement spoils the rest of its transaction.
+    let res = conn.transaction(|c| {
+        per_backend!(c, |c| diesel::insert_into(m::table)
+            .values((
+                m::secret_id.eq(secret_id),
+                m::key.eq(key),
+                m::value.eq(value),
+                m::created_at.eq(now),
+                m::updated_at.eq(now),
+            ))
+            .execute(c))
+    });
     match res {
         Ok(_) => Ok(true),
         Err(e) if super::is_unique_violation(&e) => Ok(false),
@@ -85,23 +95,23 @@ pub fn update(
     value: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(
+    let n = per_backend!(conn, |c| diesel::update(
         m::table
             .filter(m::secret_id.eq(secret_id))
             .filter(m::key.eq(key)),
     )
     .set((m::value.eq(value), m::updated_at.eq(now)))
-    .execute(conn)?;
+    .execute(c))?;
     Ok(n == 1)
 }
 
 /// Remove one key (absent keys are fine).
 pub fn delete(conn: &mut DbConn, secret_id: &str, key: &str) -> Result<(), DbError> {
-    diesel::delete(
+    per_backend!(conn, |c| diesel::delete(
         m::table
             .filter(m::secret_id.eq(secret_id))
             .filter(m::key.eq(key)),
     )
-    .execute(conn)?;
+    .execute(c))?;
     Ok(())
 }

@@ -1,8 +1,11 @@
-//! Persistence: a pooled diesel connection to SQLite (WAL, `synchronous=FULL`, busy timeout),
-//! embedded migrations, and the queries of each table. Everything here is blocking: callers run
-//! it on the blocking thread pool, never on the async executor.
+//! Persistence on SQLite (embedded; WAL, `synchronous=FULL`, one group-commit writer) or
+//! PostgreSQL (several instances on one database), chosen by the scheme of `database.url`: one
+//! diesel code path over both (`conn::DbConn`), embedded migrations per backend, and the queries
+//! of each table. Everything here is blocking: callers run it on the blocking thread pool,
+//! never on the async executor.
 
 pub mod acl;
+mod conn;
 pub mod consumers;
 pub mod containers;
 pub mod keks;
@@ -11,35 +14,38 @@ pub mod orders;
 pub mod quotas;
 pub mod schema;
 pub mod secrets;
+mod sql;
 pub mod stores;
 mod writer;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, PooledConnection};
+use diesel::r2d2::{self, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sqlite::{Sqlite, SqliteConnection};
-use diesel::Connection;
+use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use thiserror::Error;
 
 use crate::config::DatabaseSettings;
+pub(crate) use conn::per_backend;
+pub use conn::{serialize_on, DbConn, Target, Timeouts};
 
-/// The migrations compiled into this binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// The migrations compiled into this binary, one set per backend (the same logical schema).
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// A pooled connection.
-pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
-/// What queries run on (a pooled connection dereferences to it).
-pub type DbConn = SqliteConnection;
+pub type Conn = PooledConnection<conn::Manager>;
+
+/// How long a request waits for a connection while the database is known to be unreachable.
+const FAIL_FAST: Duration = Duration::from_millis(200);
 
 /// Why a database operation failed.
 #[derive(Debug, Error)]
 pub enum DbError {
-    /// No connection in time, or the database stayed locked past the timeout. Retry later.
+    /// No connection in time, the connection was lost, or a lock or statement timed out.
+    /// Retry later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
@@ -54,35 +60,48 @@ pub enum DbError {
 impl From<DieselError> for DbError {
     fn from(e: DieselError) -> Self {
         match &e {
-            DieselError::DatabaseError(_, info)
-                if info.message().contains("locked") || info.message().contains("busy") =>
-            {
-                DbError::Unavailable(info.message().to_owned())
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::SerializationFailure,
+                info,
+            ) => DbError::Unavailable(info.message().trim().to_owned()),
+            DieselError::DatabaseError(_, info) if is_transient(info.message()) => {
+                DbError::Unavailable(info.message().trim().to_owned())
             }
+            DieselError::BrokenTransactionManager => DbError::Unavailable(e.to_string()),
             _ => DbError::Query(e.to_string()),
         }
     }
 }
 
-/// Run `f` in a write transaction that takes SQLite's write lock up front (`BEGIN
-/// IMMEDIATE`), so it waits on a busy database instead of failing when it would upgrade a read
-/// lock; reads and checks inside it see no concurrent writer (quota checks rely on this).
+/// Messages of errors that pass by themselves: a busy SQLite file, a PostgreSQL lock or
+/// statement timeout, a server shutting down or starting up.
+fn is_transient(message: &str) -> bool {
+    const SIGNS: &[&str] = &[
+        "database is locked",
+        "database is busy",
+        "database table is locked",
+        "lock timeout",
+        "canceling statement due to",
+        "terminating connection",
+        "the database system is",
+        "server closed the connection",
+        "no connection to the server",
+        "could not connect",
+        "deadlock detected",
+    ];
+    SIGNS.iter().any(|s| message.contains(s))
+}
+
+/// Run `f` in a write transaction (a savepoint when one is already open). SQLite takes its
+/// write lock up front; checks inside `f` see no concurrent writer on SQLite, and on
+/// PostgreSQL after [`serialize_on`].
 pub fn write_tx<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let nested = AnsiTransactionManager::transaction_manager_status_mut(conn)
-        .transaction_depth()
-        .ok()
-        .flatten()
-        .is_some();
-    if nested {
-        // Inside another write transaction: a savepoint.
-        conn.transaction(f)
-    } else {
-        conn.immediate_transaction(f)
-    }
+    conn::write_transaction(conn, f)
 }
 
 /// Whether a diesel error is a unique-constraint violation.
@@ -93,34 +112,16 @@ pub fn is_unique_violation(e: &DieselError) -> bool {
     )
 }
 
-#[derive(Debug)]
-struct SqlitePragmas {
-    busy_timeout_ms: u64,
-}
-
-impl CustomizeConnection<SqliteConnection, r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute(&pragmas(self.busy_timeout_ms))
-            .map_err(r2d2::Error::QueryError)
-    }
-}
-
-/// The database: a pool of connections for reads, and the group-commit writer for writes.
+/// The database: a pool of connections, and on SQLite the group-commit writer that runs
+/// every write.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<ConnectionManager<SqliteConnection>>,
-    writer: Arc<writer::Writer>,
-}
-
-fn pragmas(busy_timeout_ms: u64) -> String {
-    // synchronous=FULL: a commit is on disk before it returns, so an acknowledged write
-    // survives a crash or power loss. secure_delete overwrites deleted rows' bytes.
-    format!(
-        "PRAGMA busy_timeout = {busy_timeout_ms};
-         PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA secure_delete = FAST;"
-    )
+    target: Target,
+    pool: r2d2::Pool<conn::Manager>,
+    /// SQLite only; PostgreSQL writes run on pooled connections, concurrently.
+    writer: Option<Arc<writer::Writer>>,
+    health: Arc<conn::Health>,
+    timeout: Duration,
 }
 
 /// The migration state of a database.
@@ -132,130 +133,102 @@ pub struct SchemaStatus {
     pub unknown: Vec<String>,
 }
 
-/// The file path of a `sqlite://` URL.
-pub fn sqlite_path(url: &str) -> Result<PathBuf, DbError> {
-    let rest = url.strip_prefix("sqlite://").ok_or_else(|| {
-        DbError::Migration(format!(
-            "unsupported database.url {url:?}: expected sqlite://relative/path.db or sqlite:///absolute/path.db"
-        ))
-    })?;
-    if rest.is_empty() {
-        return Err(DbError::Migration(format!(
-            "database.url {url:?} has no path"
-        )));
-    }
-    Ok(PathBuf::from(rest))
-}
-
 impl Db {
-    /// Open (creating the file and its directory if needed) and pool connections.
+    /// Open the database `settings.url` names (creating a SQLite file and its directory if
+    /// needed) and pool connections. PostgreSQL must be reachable now.
     pub fn open(settings: &DatabaseSettings) -> Result<Db, DbError> {
-        let path = sqlite_path(&settings.url)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        // WAL is a property of the file: switch it once, before the pool opens connections
-        // concurrently (switching needs an exclusive lock). This connection then becomes the
-        // writer's.
-        let mut writer_conn = SqliteConnection::establish(&path.to_string_lossy())
-            .map_err(|e| DbError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        writer_conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
-            settings.timeout_ms
-        ))?;
-        writer_conn.batch_execute(&pragmas(settings.timeout_ms))?;
-        let writer = writer::Writer::start(writer_conn)
-            .map_err(|e| DbError::Unavailable(format!("cannot start the database writer: {e}")))?;
-        let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+        let target = Target::parse(&settings.url)?;
+        let timeouts = Timeouts {
+            lock_ms: settings.timeout_ms,
+            statement_ms: settings.statement_timeout_ms,
+        };
+        let writer = match &target {
+            Target::Sqlite(path) => Some(Arc::new(start_sqlite_writer(path, timeouts)?)),
+            Target::Postgres(_) => None,
+        };
+        let health = Arc::new(conn::Health::default());
+        let timeout = Duration::from_millis(settings.timeout_ms.max(1));
+        let manager = conn::Manager::new(target.clone(), timeouts, Arc::clone(&health));
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size)
-            .connection_timeout(Duration::from_millis(settings.timeout_ms.max(1)))
-            .connection_customizer(Box::new(SqlitePragmas {
-                busy_timeout_ms: settings.timeout_ms,
-            }))
+            .connection_timeout(timeout)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
-            .map_err(|e| DbError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| DbError::Unavailable(format!("cannot open {}: {e}", target.describe())))?;
         Ok(Db {
+            target,
             pool,
-            writer: Arc::new(writer),
+            writer,
+            health,
+            timeout,
         })
     }
 
-    /// Run a write (in its own savepoint) in the next group commit; returns once it is
-    /// durable. `f` must not call `write` itself.
+    /// The database's URL without its password, for logs.
+    pub fn describe(&self) -> String {
+        self.target.describe()
+    }
+
+    /// Run a write in its own transaction (on SQLite: its own savepoint of the next group
+    /// commit); returns once it is durable. `f` must not call `write` itself.
     pub fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
-        self.writer.write(f)
+        match &self.writer {
+            Some(writer) => writer.write(f),
+            None => {
+                let mut conn = self.conn()?;
+                write_tx(&mut conn, f)
+            }
+        }
     }
 
-    /// A pooled connection.
+    /// A pooled connection. While the database is unreachable (a connection attempt or a
+    /// check of an idle connection failed), fail within `FAIL_FAST` (200 ms) instead of the whole
+    /// timeout; a busy pool with a healthy database is waited on for the whole timeout.
     pub fn conn(&self) -> Result<Conn, DbError> {
-        self.pool
-            .get()
-            .map_err(|e| DbError::Unavailable(e.to_string()))
+        let unavailable = |e: r2d2::PoolError| DbError::Unavailable(e.to_string());
+        let first = FAIL_FAST.min(self.timeout);
+        match self.pool.get_timeout(first) {
+            Ok(c) => Ok(c),
+            Err(e) if self.health.is_down() || first >= self.timeout => Err(unavailable(e)),
+            Err(_) => self
+                .pool
+                .get_timeout(self.timeout - first)
+                .map_err(unavailable),
+        }
     }
 
     /// Which migrations are applied, pending, or unknown to this binary.
     pub fn schema_status(&self) -> Result<SchemaStatus, DbError> {
         let mut conn = self.conn()?;
-        let known: Vec<String> =
-            diesel::migration::MigrationSource::<Sqlite>::migrations(&MIGRATIONS)
-                .map_err(|e| DbError::Migration(e.to_string()))?
-                .iter()
-                .map(|m| m.name().version().to_string())
-                .collect();
-        let applied: Vec<String> = conn
-            .applied_migrations()
-            .map_err(|e| DbError::Migration(e.to_string()))?
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
-        Ok(SchemaStatus {
-            pending: known
-                .iter()
-                .filter(|v| !applied.contains(v))
-                .cloned()
-                .collect(),
-            unknown: applied
-                .iter()
-                .filter(|v| !known.contains(v))
-                .cloned()
-                .collect(),
-            applied,
-        })
+        schema_status(&mut conn)
     }
 
     /// Apply pending migrations; refuse a schema newer than this binary knows. Returns the
-    /// versions applied.
+    /// versions applied. On PostgreSQL, instances starting together take turns (a session
+    /// advisory lock), so each migration runs once.
     pub fn upgrade(&self) -> Result<Vec<String>, DbError> {
-        self.refuse_newer()?;
         let mut conn = self.conn()?;
-        let done = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| DbError::Migration(e.to_string()))?;
-        Ok(done.iter().map(|v| v.to_string()).collect())
-    }
-
-    fn refuse_newer(&self) -> Result<SchemaStatus, DbError> {
-        let status = self.schema_status()?;
-        if !status.unknown.is_empty() {
-            return Err(DbError::Migration(format!(
-                "the database schema is newer than this coffer knows (unknown migrations: {}); \
-                 run a newer coffer",
-                status.unknown.join(", ")
-            )));
-        }
-        Ok(status)
+        with_migration_lock(&mut conn, |conn| {
+            refuse_newer(conn)?;
+            let done = per_backend!(conn, |c| {
+                c.run_pending_migrations(migrations_for(c))
+                    .map(|v| v.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+            });
+            done.map_err(|e| DbError::Migration(e.to_string()))
+        })
     }
 
     /// The start-up check: apply pending migrations when `auto_migrate`, otherwise refuse to
     /// start with pending ones; always refuse a newer schema.
     pub fn prepare(&self, auto_migrate: bool) -> Result<Vec<String>, DbError> {
-        let status = self.refuse_newer()?;
+        let status = {
+            let mut conn = self.conn()?;
+            refuse_newer(&mut conn)?
+        };
         if status.pending.is_empty() {
             return Ok(Vec::new());
         }
@@ -267,6 +240,116 @@ impl Db {
         }
         self.upgrade()
     }
+}
+
+/// Open the SQLite writer's connection and start the writer. WAL is a property of the file:
+/// it is switched here, before the pool opens connections concurrently (switching needs an
+/// exclusive lock).
+fn start_sqlite_writer(path: &std::path::Path, t: Timeouts) -> Result<writer::Writer, DbError> {
+    use diesel::connection::SimpleConnection;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())
+        .map_err(|e| DbError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    c.batch_execute(&format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
+        t.lock_ms
+    ))?;
+    c.batch_execute(&conn::sqlite_pragmas(t.lock_ms))?;
+    writer::Writer::start(DbConn::Sqlite(c))
+        .map_err(|e| DbError::Unavailable(format!("cannot start the database writer: {e}")))
+}
+
+/// The migrations of `conn`'s backend.
+trait MigrationsFor {
+    fn migrations(&self) -> EmbeddedMigrations;
+}
+impl MigrationsFor for diesel::SqliteConnection {
+    fn migrations(&self) -> EmbeddedMigrations {
+        SQLITE_MIGRATIONS
+    }
+}
+impl MigrationsFor for diesel::PgConnection {
+    fn migrations(&self) -> EmbeddedMigrations {
+        POSTGRES_MIGRATIONS
+    }
+}
+fn migrations_for(c: &impl MigrationsFor) -> EmbeddedMigrations {
+    c.migrations()
+}
+
+fn schema_status(conn: &mut DbConn) -> Result<SchemaStatus, DbError> {
+    let (known, applied) = per_backend!(conn, |c| versions(c))?;
+    Ok(SchemaStatus {
+        pending: known
+            .iter()
+            .filter(|v| !applied.contains(v))
+            .cloned()
+            .collect(),
+        unknown: applied
+            .iter()
+            .filter(|v| !known.contains(v))
+            .cloned()
+            .collect(),
+        applied,
+    })
+}
+
+/// The migration versions this binary has for `c`'s backend, and those applied.
+fn versions<C>(c: &mut C) -> Result<(Vec<String>, Vec<String>), DbError>
+where
+    C: MigrationsFor + MigrationHarness<<C as Connection>::Backend> + Connection,
+    EmbeddedMigrations: diesel::migration::MigrationSource<<C as Connection>::Backend>,
+{
+    let known = diesel::migration::MigrationSource::<<C as Connection>::Backend>::migrations(
+        &c.migrations(),
+    )
+    .map_err(|e| DbError::Migration(e.to_string()))?
+    .iter()
+    .map(|m| m.name().version().to_string())
+    .collect();
+    let applied = c
+        .applied_migrations()
+        .map_err(|e| DbError::Migration(e.to_string()))?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    Ok((known, applied))
+}
+
+fn refuse_newer(conn: &mut DbConn) -> Result<SchemaStatus, DbError> {
+    let status = schema_status(conn)?;
+    if !status.unknown.is_empty() {
+        return Err(DbError::Migration(format!(
+            "the database schema is newer than this coffer knows (unknown migrations: {}); \
+             run a newer coffer",
+            status.unknown.join(", ")
+        )));
+    }
+    Ok(status)
+}
+
+/// Run `f` holding PostgreSQL's session advisory lock for migrations (nothing on SQLite,
+/// whose migrations take the file's write lock).
+fn with_migration_lock<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    const LOCK: &str = "SELECT pg_advisory_lock(hashtextextended('coffer.migrations', 0))";
+    const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended('coffer.migrations', 0))";
+    let DbConn::Pg(pg) = conn else {
+        return f(conn);
+    };
+    diesel::sql_query(LOCK).execute(pg)?;
+    let result = f(conn);
+    if let DbConn::Pg(pg) = conn {
+        if let Err(e) = diesel::sql_query(UNLOCK).execute(pg) {
+            tracing::warn!(error = %e, "could not release the migration lock (it goes with the connection)");
+        }
+    }
+    result
 }
 
 #[cfg(test)]
@@ -282,23 +365,10 @@ mod tests {
             pool_size: 4,
             auto_migrate: true,
             timeout_ms: 2000,
+            statement_timeout_ms: 30_000,
         };
         let db = Db::open(&settings).unwrap();
         (dir, db)
-    }
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            sqlite_path("sqlite://coffer-data/c.db").unwrap(),
-            PathBuf::from("coffer-data/c.db")
-        );
-        assert_eq!(
-            sqlite_path("sqlite:///tmp/c.db").unwrap(),
-            PathBuf::from("/tmp/c.db")
-        );
-        assert!(sqlite_path("postgres://x").is_err());
-        assert!(sqlite_path("sqlite://").is_err());
     }
 
     #[test]

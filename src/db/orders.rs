@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::orders as o;
-use super::{DbConn, DbError};
+use super::{per_backend, DbConn, DbError};
 
 pub const PENDING: &str = "PENDING";
 pub const ACTIVE: &str = "ACTIVE";
@@ -39,16 +39,18 @@ pub struct OrderRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &OrderRow) -> Result<(), DbError> {
-    diesel::insert_into(o::table).values(row).execute(conn)?;
+    per_backend!(conn, |c| diesel::insert_into(o::table)
+        .values(row)
+        .execute(c))?;
     Ok(())
 }
 
 pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<OrderRow>, DbError> {
-    Ok(o::table
+    Ok(per_backend!(conn, |c| o::table
         .filter(o::id.eq(id))
         .select(OrderRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 /// A page of a project's orders (oldest first) and their total.
@@ -58,38 +60,47 @@ pub fn list(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<OrderRow>, i64), DbError> {
-    let total: i64 = o::table
+    let total: i64 = per_backend!(conn, |c| o::table
         .filter(o::project_id.eq(project_id))
         .count()
-        .get_result(conn)?;
-    let rows = o::table
+        .get_result(c))?;
+    let rows = per_backend!(conn, |c| o::table
         .filter(o::project_id.eq(project_id))
         .order((o::created_at.asc(), o::id.asc()))
         .offset(offset)
         .limit(limit)
         .select(OrderRow::as_select())
-        .load(conn)?;
+        .load(c))?;
     Ok((rows, total))
 }
 
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
-    Ok(diesel::delete(o::table.filter(o::id.eq(id))).execute(conn)? == 1)
+    Ok(
+        per_backend!(conn, |c| diesel::delete(o::table.filter(o::id.eq(id)))
+            .execute(c))?
+            == 1,
+    )
 }
 
 pub fn count_for_project(conn: &mut DbConn, project_id: &str) -> Result<i64, DbError> {
-    Ok(o::table
+    Ok(per_backend!(conn, |c| o::table
         .filter(o::project_id.eq(project_id))
         .count()
-        .get_result(conn)?)
+        .get_result(c))?)
 }
 
-/// PENDING orders nobody holds a live lease on, oldest first.
-pub fn claimable(
+/// Take the lease on up to `limit` PENDING orders nobody holds a live lease on, oldest first,
+/// and return them. On PostgreSQL, rows another instance is claiming at the same moment are
+/// skipped (`FOR UPDATE SKIP LOCKED`), so each order goes to exactly one worker; SQLite's
+/// single writer gives the same guarantee.
+pub fn claim_batch(
     conn: &mut DbConn,
+    owner: &str,
+    until: NaiveDateTime,
     now: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<String>, DbError> {
-    Ok(o::table
+) -> Result<Vec<OrderRow>, DbError> {
+    let claimable = o::table
         .filter(o::status.eq(PENDING))
         .filter(
             o::lease_expires_at
@@ -98,8 +109,29 @@ pub fn claimable(
         )
         .order(o::created_at.asc())
         .limit(limit)
-        .select(o::id)
-        .load(conn)?)
+        .select(o::id);
+    // The rows stay locked (PostgreSQL) or unwritten by anyone else (SQLite) until commit.
+    let ids: Vec<String> = match conn {
+        DbConn::Pg(c) => claimable.for_update().skip_locked().load(c)?,
+        DbConn::Sqlite(c) => claimable.load(c)?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    per_backend!(conn, |c| diesel::update(
+        o::table.filter(o::id.eq_any(&ids))
+    )
+    .set((
+        o::lease_owner.eq(owner),
+        o::lease_expires_at.eq(until),
+        o::attempts.eq(o::attempts + 1),
+    ))
+    .execute(c))?;
+    Ok(per_backend!(conn, |c| o::table
+        .filter(o::id.eq_any(&ids))
+        .order(o::created_at.asc())
+        .select(OrderRow::as_select())
+        .load(c))?)
 }
 
 /// Take the lease on a PENDING order; `None` when it is not claimable (done, deleted, or held
@@ -111,7 +143,7 @@ pub fn claim(
     until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Option<OrderRow>, DbError> {
-    let n = diesel::update(
+    let n = per_backend!(conn, |c| diesel::update(
         o::table
             .filter(o::id.eq(id))
             .filter(o::status.eq(PENDING))
@@ -126,7 +158,7 @@ pub fn claim(
         o::lease_expires_at.eq(until),
         o::attempts.eq(o::attempts + 1),
     ))
-    .execute(conn)?;
+    .execute(c))?;
     if n == 1 {
         get(conn, id)
     } else {
@@ -144,7 +176,7 @@ pub fn complete(
     container_id: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(
+    let n = per_backend!(conn, |c| diesel::update(
         o::table
             .filter(o::id.eq(id))
             .filter(o::lease_owner.eq(owner))
@@ -158,7 +190,7 @@ pub fn complete(
         o::lease_expires_at.eq(None::<NaiveDateTime>),
         o::updated_at.eq(now),
     ))
-    .execute(conn)?;
+    .execute(c))?;
     Ok(n == 1)
 }
 
@@ -171,7 +203,7 @@ pub fn fail(
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(
+    let n = per_backend!(conn, |c| diesel::update(
         o::table
             .filter(o::id.eq(id))
             .filter(o::lease_owner.eq(owner))
@@ -185,6 +217,6 @@ pub fn fail(
         o::lease_expires_at.eq(None::<NaiveDateTime>),
         o::updated_at.eq(now),
     ))
-    .execute(conn)?;
+    .execute(c))?;
     Ok(n == 1)
 }

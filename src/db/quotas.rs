@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::project_quotas as q;
-use super::{DbConn, DbError};
+use super::{per_backend, DbConn, DbError};
 
 /// A project's quota overrides (None: the configured default).
 #[derive(Debug, Clone, Default, Queryable, Selectable, PartialEq, Eq)]
@@ -19,11 +19,11 @@ pub struct QuotaRow {
 }
 
 pub fn get(conn: &mut DbConn, project_id: &str) -> Result<Option<QuotaRow>, DbError> {
-    Ok(q::table
+    Ok(per_backend!(conn, |c| q::table
         .filter(q::project_id.eq(project_id))
         .select(QuotaRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 /// Create or replace a project's overrides.
@@ -36,7 +36,7 @@ pub fn upsert(conn: &mut DbConn, row: &QuotaRow, now: NaiveDateTime) -> Result<(
         q::cas.eq(row.cas),
         q::updated_at.eq(now),
     );
-    diesel::insert_into(q::table)
+    per_backend!(conn, |c| diesel::insert_into(q::table)
         .values((
             q::project_id.eq(&row.project_id),
             values,
@@ -45,23 +45,27 @@ pub fn upsert(conn: &mut DbConn, row: &QuotaRow, now: NaiveDateTime) -> Result<(
         .on_conflict(q::project_id)
         .do_update()
         .set(values)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
 /// `false` when the project had no overrides.
 pub fn delete(conn: &mut DbConn, project_id: &str) -> Result<bool, DbError> {
-    Ok(diesel::delete(q::table.filter(q::project_id.eq(project_id))).execute(conn)? == 1)
+    Ok(per_backend!(conn, |c| diesel::delete(
+        q::table.filter(q::project_id.eq(project_id))
+    )
+    .execute(c))?
+        == 1)
 }
 
 /// A page of every project's overrides (oldest first) and their total.
 pub fn list(conn: &mut DbConn, offset: i64, limit: i64) -> Result<(Vec<QuotaRow>, i64), DbError> {
-    let total: i64 = q::table.count().get_result(conn)?;
-    let rows = q::table
+    let total: i64 = per_backend!(conn, |c| q::table.count().get_result(c))?;
+    let rows = per_backend!(conn, |c| q::table
         .order((q::created_at.asc(), q::project_id.asc()))
         .offset(offset)
         .limit(limit)
         .select(QuotaRow::as_select())
-        .load(conn)?;
+        .load(c))?;
     Ok((rows, total))
 }

@@ -7,10 +7,10 @@ use plugin_api::StoreMetadata;
 
 use super::acl::{self, Acl};
 use super::schema::secrets;
-use super::{DbConn, DbError};
+use super::sql::contains;
+use super::{per_backend, DbConn, DbError};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
-diesel::define_sql_function!(fn instr(haystack: Nullable<Text>, needle: Text) -> Nullable<Integer>);
 
 /// A secret row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -71,9 +71,9 @@ pub fn encode_metadata(meta: &StoreMetadata) -> String {
 
 /// Insert a new secret.
 pub fn insert(conn: &mut DbConn, row: &SecretRow) -> Result<(), DbError> {
-    diesel::insert_into(secrets::table)
+    per_backend!(conn, |c| diesel::insert_into(secrets::table)
         .values(row)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -83,7 +83,7 @@ pub fn get_live(
     id: &str,
     now: NaiveDateTime,
 ) -> Result<Option<SecretRow>, DbError> {
-    Ok(secrets::table
+    Ok(per_backend!(conn, |c| secrets::table
         .filter(secrets::id.eq(id))
         .filter(
             secrets::expiration
@@ -91,8 +91,8 @@ pub fn get_live(
                 .or(secrets::expiration.gt(now)),
         )
         .select(SecretRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Give a metadata-only secret its payload. `false` when it already has one (nothing changed).
@@ -104,7 +104,7 @@ pub fn set_payload(
     metadata: &StoreMetadata,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(
+    let n = per_backend!(conn, |c| diesel::update(
         secrets::table
             .filter(secrets::id.eq(id))
             .filter(secrets::store_metadata.is_null()),
@@ -115,35 +115,41 @@ pub fn set_payload(
         secrets::store_metadata.eq(encode_metadata(metadata)),
         secrets::updated_at.eq(now),
     ))
-    .execute(conn)?;
+    .execute(c))?;
     Ok(n == 1)
 }
 
 /// Set (`Some`) or remove (`None`) a secret's read ACL.
 pub fn set_acl(conn: &mut DbConn, id: &str, new: Option<&Acl>) -> Result<(), DbError> {
     let (access, users, created, updated) = acl::to_columns(new);
-    diesel::update(secrets::table.filter(secrets::id.eq(id)))
-        .set((
-            secrets::acl_project_access.eq(access),
-            secrets::acl_users.eq(users),
-            secrets::acl_created_at.eq(created),
-            secrets::acl_updated_at.eq(updated),
-        ))
-        .execute(conn)?;
+    per_backend!(conn, |c| diesel::update(
+        secrets::table.filter(secrets::id.eq(id))
+    )
+    .set((
+        secrets::acl_project_access.eq(access),
+        secrets::acl_users.eq(users),
+        secrets::acl_created_at.eq(created),
+        secrets::acl_updated_at.eq(updated),
+    ))
+    .execute(c))?;
     Ok(())
 }
 
 /// How many secrets a project has (for quotas).
 pub fn count_for_project(conn: &mut DbConn, project_id: &str) -> Result<i64, DbError> {
-    Ok(secrets::table
+    Ok(per_backend!(conn, |c| secrets::table
         .filter(secrets::project_id.eq(project_id))
         .count()
-        .get_result(conn)?)
+        .get_result(c))?)
 }
 
 /// Delete a secret row. `false` when it was already gone.
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
-    Ok(diesel::delete(secrets::table.filter(secrets::id.eq(id))).execute(conn)? == 1)
+    Ok(per_backend!(conn, |c| diesel::delete(
+        secrets::table.filter(secrets::id.eq(id))
+    )
+    .execute(c))?
+        == 1)
 }
 
 /// A comparison in a date filter.
@@ -191,8 +197,6 @@ pub struct SecretQuery {
     pub limit: i64,
 }
 
-type Boxed<'a> = secrets::BoxedQuery<'a, diesel::sqlite::Sqlite>;
-
 macro_rules! date_filters {
     ($q:expr, $col:expr, $filters:expr) => {{
         let mut q = $q;
@@ -209,37 +213,44 @@ macro_rules! date_filters {
     }};
 }
 
-fn filtered<'a>(query: &'a SecretQuery, now: NaiveDateTime) -> Boxed<'a> {
-    let mut q = secrets::table
-        .filter(
-            secrets::expiration
-                .is_null()
-                .or(secrets::expiration.gt(now)),
-        )
-        .into_boxed();
-    q = match &query.acl_user {
-        Some(user) => q.filter(instr(secrets::acl_users, acl::user_needle(user)).gt(0)),
-        None => q.filter(secrets::project_id.eq(&query.project_id)),
-    };
-    if let Some(name) = &query.name {
-        q = q.filter(lower(secrets::name).eq(lower(Some(name.as_str()))));
-    }
-    if let Some(alg) = &query.algorithm {
-        q = q.filter(lower(secrets::algorithm).eq(lower(Some(alg.as_str()))));
-    }
-    if let Some(mode) = &query.mode {
-        q = q.filter(lower(secrets::mode).eq(lower(Some(mode.as_str()))));
-    }
-    if let Some(bits) = query.bit_length {
-        q = q.filter(secrets::bit_length.eq(bits));
-    }
-    if let Some(t) = &query.secret_type {
-        q = q.filter(secrets::secret_type.eq(t));
-    }
-    q = date_filters!(q, secrets::created_at, query.created);
-    q = date_filters!(q, secrets::updated_at, query.updated);
-    q = date_filters!(q, secrets::expiration, query.expiration);
-    q
+/// The live secrets `$query` selects, as a boxed query for the backend it is run on.
+macro_rules! filtered {
+    ($query:expr, $now:expr) => {{
+        let (query, now): (&SecretQuery, NaiveDateTime) = ($query, $now);
+        let mut q = secrets::table
+            .filter(
+                secrets::expiration
+                    .is_null()
+                    .or(secrets::expiration.gt(now)),
+            )
+            .into_boxed();
+        q = match &query.acl_user {
+            Some(user) => q.filter(contains(
+                secrets::acl_users,
+                acl::user_needle(user).into_sql::<Text>(),
+            )),
+            None => q.filter(secrets::project_id.eq(&query.project_id)),
+        };
+        if let Some(name) = &query.name {
+            q = q.filter(lower(secrets::name).eq(lower(Some(name.as_str()))));
+        }
+        if let Some(alg) = &query.algorithm {
+            q = q.filter(lower(secrets::algorithm).eq(lower(Some(alg.as_str()))));
+        }
+        if let Some(mode) = &query.mode {
+            q = q.filter(lower(secrets::mode).eq(lower(Some(mode.as_str()))));
+        }
+        if let Some(bits) = query.bit_length {
+            q = q.filter(secrets::bit_length.eq(bits));
+        }
+        if let Some(t) = &query.secret_type {
+            q = q.filter(secrets::secret_type.eq(t));
+        }
+        q = date_filters!(q, secrets::created_at, query.created);
+        q = date_filters!(q, secrets::updated_at, query.updated);
+        q = date_filters!(q, secrets::expiration, query.expiration);
+        q
+    }};
 }
 
 macro_rules! order {
@@ -252,36 +263,52 @@ macro_rules! order {
     };
 }
 
+/// Order by a nullable column with NULLs first when ascending and last when descending (as
+/// SQLite does by itself; PostgreSQL does the opposite), so pages match on both backends.
+macro_rules! order_nullable {
+    ($q:expr, $col:expr, $desc:expr) => {
+        if $desc {
+            $q.then_order_by($col.is_null().asc())
+                .then_order_by($col.desc())
+        } else {
+            $q.then_order_by($col.is_null().desc())
+                .then_order_by($col.asc())
+        }
+    };
+}
+
 /// One page of a project's live secrets, and how many match in all.
 pub fn list(
     conn: &mut DbConn,
     query: &SecretQuery,
     now: NaiveDateTime,
 ) -> Result<(Vec<SecretRow>, i64), DbError> {
-    let total: i64 = filtered(query, now).count().get_result(conn)?;
-    if query.offset >= total {
-        return Ok((Vec::new(), total));
-    }
-    let mut q = filtered(query, now);
-    for (key, desc) in query.sort.iter().copied() {
-        q = match key {
-            SortKey::Algorithm => order!(q, secrets::algorithm, desc),
-            SortKey::BitLength => order!(q, secrets::bit_length, desc),
-            SortKey::Created => order!(q, secrets::created_at, desc),
-            SortKey::Expiration => order!(q, secrets::expiration, desc),
-            SortKey::Mode => order!(q, secrets::mode, desc),
-            SortKey::Name => order!(q, secrets::name, desc),
-            SortKey::SecretType => order!(q, secrets::secret_type, desc),
-            SortKey::Status => order!(q, secrets::status, desc),
-            SortKey::Updated => order!(q, secrets::updated_at, desc),
-        };
-    }
-    let rows = q
-        .then_order_by(secrets::created_at.asc())
-        .then_order_by(secrets::id.asc())
-        .offset(query.offset)
-        .limit(query.limit)
-        .select(SecretRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    per_backend!(conn, |conn| {
+        let total: i64 = filtered!(query, now).count().get_result(conn)?;
+        if query.offset >= total {
+            return Ok((Vec::new(), total));
+        }
+        let mut q = filtered!(query, now);
+        for (key, desc) in query.sort.iter().copied() {
+            q = match key {
+                SortKey::Algorithm => order_nullable!(q, secrets::algorithm, desc),
+                SortKey::BitLength => order_nullable!(q, secrets::bit_length, desc),
+                SortKey::Created => order!(q, secrets::created_at, desc),
+                SortKey::Expiration => order_nullable!(q, secrets::expiration, desc),
+                SortKey::Mode => order_nullable!(q, secrets::mode, desc),
+                SortKey::Name => order_nullable!(q, secrets::name, desc),
+                SortKey::SecretType => order!(q, secrets::secret_type, desc),
+                SortKey::Status => order!(q, secrets::status, desc),
+                SortKey::Updated => order!(q, secrets::updated_at, desc),
+            };
+        }
+        let rows = q
+            .then_order_by(secrets::created_at.asc())
+            .then_order_by(secrets::id.asc())
+            .offset(query.offset)
+            .limit(query.limit)
+            .select(SecretRow::as_select())
+            .load(conn)?;
+        Ok((rows, total))
+    })
 }

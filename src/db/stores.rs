@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{project_secret_stores as p, secret_stores as s};
-use super::{DbConn, DbError};
+use super::{per_backend, DbConn, DbError};
 
 /// A configured store as recorded in the database.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
@@ -37,15 +37,18 @@ pub fn sync(
     now: NaiveDateTime,
 ) -> Result<Vec<StoreRow>, DbError> {
     super::write_tx(conn, |conn| {
-        let existing: Vec<StoreRow> = s::table.select(StoreRow::as_select()).load(conn)?;
+        // Instances starting together on one PostgreSQL sync one at a time.
+        super::serialize_on(conn, "coffer.secret_stores")?;
+        let existing: Vec<StoreRow> =
+            per_backend!(conn, |c| s::table.select(StoreRow::as_select()).load(c))?;
         for old in &existing {
             if configured.iter().any(|c| c.name == old.name) {
                 continue;
             }
-            let preferring: i64 = p::table
+            let preferring: i64 = per_backend!(conn, |c| p::table
                 .filter(p::secret_store_id.eq(&old.id))
                 .count()
-                .get_result(conn)?;
+                .get_result(c))?;
             if preferring > 0 {
                 return Err(DbError::Migration(format!(
                     "secret store '{}' was removed from the configuration but {preferring} \
@@ -53,54 +56,55 @@ pub fn sync(
                     old.name
                 )));
             }
-            diesel::delete(s::table.filter(s::id.eq(&old.id))).execute(conn)?;
+            per_backend!(conn, |c| diesel::delete(s::table.filter(s::id.eq(&old.id)))
+                .execute(c))?;
         }
-        for c in configured {
-            match existing.iter().find(|e| e.name == c.name) {
+        for cfg in configured {
+            match existing.iter().find(|e| e.name == cfg.name) {
                 Some(e) => {
-                    if e.store_plugin != c.store_plugin
-                        || e.crypto_plugin.as_deref() != c.crypto_plugin
-                        || e.global_default != c.global_default
+                    if e.store_plugin != cfg.store_plugin
+                        || e.crypto_plugin.as_deref() != cfg.crypto_plugin
+                        || e.global_default != cfg.global_default
                     {
-                        diesel::update(s::table.filter(s::id.eq(&e.id)))
+                        per_backend!(conn, |c| diesel::update(s::table.filter(s::id.eq(&e.id)))
                             .set((
-                                s::store_plugin.eq(c.store_plugin),
-                                s::crypto_plugin.eq(c.crypto_plugin),
-                                s::global_default.eq(c.global_default),
+                                s::store_plugin.eq(cfg.store_plugin),
+                                s::crypto_plugin.eq(cfg.crypto_plugin),
+                                s::global_default.eq(cfg.global_default),
                                 s::updated_at.eq(now),
                             ))
-                            .execute(conn)?;
+                            .execute(c))?;
                     }
                 }
                 None => {
-                    diesel::insert_into(s::table)
+                    per_backend!(conn, |c| diesel::insert_into(s::table)
                         .values(StoreRow {
                             id: uuid::Uuid::new_v4().to_string(),
-                            name: c.name.to_owned(),
-                            store_plugin: c.store_plugin.to_owned(),
-                            crypto_plugin: c.crypto_plugin.map(str::to_owned),
-                            global_default: c.global_default,
+                            name: cfg.name.to_owned(),
+                            store_plugin: cfg.store_plugin.to_owned(),
+                            crypto_plugin: cfg.crypto_plugin.map(str::to_owned),
+                            global_default: cfg.global_default,
                             created_at: now,
                             updated_at: now,
                         })
-                        .execute(conn)?;
+                        .execute(c))?;
                 }
             }
         }
-        Ok(s::table
+        Ok(per_backend!(conn, |c| s::table
             .order((s::created_at.asc(), s::name.asc()))
             .select(StoreRow::as_select())
-            .load(conn)?)
+            .load(c))?)
     })
 }
 
 /// The preferred store of a project, if it has one.
 pub fn preferred(conn: &mut DbConn, project_id: &str) -> Result<Option<String>, DbError> {
-    Ok(p::table
+    Ok(per_backend!(conn, |c| p::table
         .filter(p::project_id.eq(project_id))
         .select(p::secret_store_id)
-        .first(conn)
-        .optional()?)
+        .first(c))
+    .optional()?)
 }
 
 pub fn set_preferred(
@@ -109,7 +113,7 @@ pub fn set_preferred(
     store_id: &str,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    diesel::insert_into(p::table)
+    per_backend!(conn, |c| diesel::insert_into(p::table)
         .values((
             p::project_id.eq(project_id),
             p::secret_store_id.eq(store_id),
@@ -119,21 +123,25 @@ pub fn set_preferred(
         .on_conflict(p::project_id)
         .do_update()
         .set((p::secret_store_id.eq(store_id), p::updated_at.eq(now)))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
 /// `false` when the project had no preference.
 pub fn clear_preferred(conn: &mut DbConn, project_id: &str) -> Result<bool, DbError> {
-    Ok(diesel::delete(p::table.filter(p::project_id.eq(project_id))).execute(conn)? == 1)
+    Ok(per_backend!(conn, |c| diesel::delete(
+        p::table.filter(p::project_id.eq(project_id))
+    )
+    .execute(c))?
+        == 1)
 }
 
 /// Store names that secrets are held in (to warn about stores missing from the configuration).
 pub fn store_names_in_use(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     use super::schema::secrets;
-    Ok(secrets::table
+    Ok(per_backend!(conn, |c| secrets::table
         .filter(secrets::store_name.is_not_null())
         .select(secrets::store_name.assume_not_null())
         .distinct()
-        .load(conn)?)
+        .load(c))?)
 }

@@ -9,8 +9,10 @@
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
-use diesel::{Connection, SqliteConnection};
+use diesel::connection::TransactionManager;
+use diesel::Connection;
 
+use super::conn::begin_write;
 use super::{DbConn, DbError};
 
 /// Runs the job on the writer's connection (`None`: the transaction could not start) and
@@ -27,8 +29,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Start the writer thread on `conn` (configured by the caller: WAL, synchronous, ...).
-    pub fn start(conn: SqliteConnection) -> std::io::Result<Writer> {
+    /// Start the writer thread on `conn` (a SQLite connection configured by the caller: WAL,
+    /// synchronous, ...).
+    pub fn start(conn: DbConn) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("coffer-db-writer".into())
@@ -78,7 +81,8 @@ impl Writer {
     }
 }
 
-fn run(mut conn: SqliteConnection, rx: Receiver<Job>) {
+fn run(mut conn: DbConn, rx: Receiver<Job>) {
+    type Tm = <DbConn as Connection>::TransactionManager;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -88,13 +92,18 @@ fn run(mut conn: SqliteConnection, rx: Receiver<Job>) {
             }
         }
         let mut deliveries: Vec<Deliver> = Vec::with_capacity(batch.len());
-        let outcome = conn.immediate_transaction(|c| -> Result<(), diesel::result::Error> {
-            for job in batch.drain(..) {
-                deliveries.push(job(Some(c)));
+        let committed = match begin_write(&mut conn) {
+            Ok(()) => {
+                for job in batch.drain(..) {
+                    deliveries.push(job(Some(&mut conn)));
+                }
+                Tm::commit_transaction(&mut conn).map_err(|e| {
+                    let _ = Tm::rollback_transaction(&mut conn);
+                    e.to_string()
+                })
             }
-            Ok(())
-        });
-        let committed = outcome.map_err(|e| e.to_string());
+            Err(e) => Err(e.to_string()),
+        };
         if let Err(e) = &committed {
             tracing::error!(error = %e, writes = deliveries.len() + batch.len(), "group commit failed");
         }

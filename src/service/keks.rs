@@ -81,10 +81,13 @@ impl KekResolver for CoreKeks<'_> {
                 return Ok((*kek).clone());
             }
         }
-        let mut conn = self.db.conn().map_err(db_err)?;
-        if let Some(row) =
-            kek_db::active(&mut conn, self.project_id, self.store_name).map_err(db_err)?
-        {
+        // Each read takes a connection for itself only: holding one across the write below
+        // would need two at once, and a full pool would wait on itself.
+        let read_active = || -> Result<Option<KekRow>, PluginError> {
+            let mut conn = self.db.conn().map_err(db_err)?;
+            kek_db::active(&mut conn, self.project_id, self.store_name).map_err(db_err)
+        };
+        if let Some(row) = read_active()? {
             self.check_plugin(&row, crypto)?;
             return Ok((*self.remember(&row)).clone());
         }
@@ -116,8 +119,7 @@ impl KekResolver for CoreKeks<'_> {
             return Ok((*self.remember(&row)).clone());
         }
         // Another request created the project's KEK first: use that one.
-        let row = kek_db::active(&mut conn, self.project_id, self.store_name)
-            .map_err(db_err)?
+        let row = read_active()?
             .ok_or_else(|| PluginError::Internal("project KEK vanished after a race".into()))?;
         self.check_plugin(&row, crypto)?;
         Ok((*self.remember(&row)).clone())

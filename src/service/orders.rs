@@ -9,6 +9,7 @@
 //! orders left PENDING by a restart or a dead worker (expired lease) and retries them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -54,12 +55,23 @@ pub struct NewOrder {
     pub content_type: String,
 }
 
+/// Work for an order worker.
+enum Work {
+    /// An order submitted here: claim it, then work it.
+    Submitted(String),
+    /// An order the poller already claimed for this process.
+    Claimed(Box<OrderRow>),
+}
+
 /// Hands orders to the workers and tells submitters when theirs is done.
 pub struct OrderQueue {
     settings: OrderSettings,
     /// This process's lease-owner name.
     owner: String,
-    sender: Mutex<Option<Sender<String>>>,
+    sender: Mutex<Option<Sender<Work>>>,
+    /// Orders handed to the workers and not finished yet (the poller claims only for idle
+    /// workers, so a claimed order does not wait in the channel while its lease runs).
+    in_flight: AtomicUsize,
     waiters: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>>,
 }
 
@@ -69,6 +81,7 @@ impl OrderQueue {
             owner: format!("coffer-{}-{}", std::process::id(), uuid::Uuid::new_v4()),
             settings,
             sender: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
             waiters: Mutex::new(HashMap::new()),
         }
     }
@@ -77,17 +90,35 @@ impl OrderQueue {
         &self.settings
     }
 
-    fn enqueue(&self, id: &str) {
-        if let Some(tx) = self
-            .sender
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            // A closed channel means the workers are gone (shutting down): the poller of the
-            // next start picks the order up.
-            let _ = tx.send(id.to_owned());
+    /// How long a claim holds an order.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.settings.lease_seconds).unwrap_or(300))
+    }
+
+    /// Hand work to the workers; `false` when they are gone (shutting down: the poller of the
+    /// next start, or of another instance, picks the order up once its lease expires).
+    fn send(&self, work: Work) -> bool {
+        let guard = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = guard.as_ref() else {
+            return false;
+        };
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if tx.send(work).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return false;
         }
+        true
+    }
+
+    fn enqueue(&self, id: &str) {
+        self.send(Work::Submitted(id.to_owned()));
+    }
+
+    /// How many more orders the workers could start now.
+    fn idle_workers(&self) -> usize {
+        self.settings
+            .workers
+            .saturating_sub(self.in_flight.load(Ordering::SeqCst))
     }
 
     /// A receiver that fires when order `id` is finished (ACTIVE or ERROR).
@@ -124,12 +155,12 @@ impl OrderQueue {
 
 /// Start the order workers and the poller. They stop by themselves once `services` is dropped.
 pub fn start_workers(services: &Arc<Services>) {
-    let (tx, rx) = mpsc::channel::<String>();
+    let (tx, rx) = mpsc::channel::<Work>();
     *services
         .orders
         .sender
         .lock()
-        .unwrap_or_else(PoisonError::into_inner) = Some(tx.clone());
+        .unwrap_or_else(PoisonError::into_inner) = Some(tx);
     let rx = Arc::new(Mutex::new(rx));
     for n in 0..services.orders.settings.workers {
         let weak = Arc::downgrade(services);
@@ -145,23 +176,27 @@ pub fn start_workers(services: &Arc<Services>) {
     let poll = Duration::from_secs(services.orders.settings.poll_seconds.max(1));
     let spawned = std::thread::Builder::new()
         .name("coffer-order-poller".into())
-        .spawn(move || poller_loop(weak, tx, poll));
+        .spawn(move || poller_loop(weak, poll));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the order poller");
     }
 }
 
-fn worker_loop(services: Weak<Services>, rx: Arc<Mutex<Receiver<String>>>) {
+fn worker_loop(services: Weak<Services>, rx: Arc<Mutex<Receiver<Work>>>) {
     loop {
         let next = rx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .recv_timeout(Duration::from_millis(500));
         match next {
-            Ok(id) => match services.upgrade() {
-                Some(s) => s.process_order(&id),
-                None => return,
-            },
+            Ok(work) => {
+                let Some(s) = services.upgrade() else { return };
+                match work {
+                    Work::Submitted(id) => s.process_order(&id),
+                    Work::Claimed(order) => s.work_claimed(&order),
+                }
+                s.orders.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
             Err(RecvTimeoutError::Timeout) => {
                 if services.strong_count() == 0 {
                     return;
@@ -172,29 +207,47 @@ fn worker_loop(services: Weak<Services>, rx: Arc<Mutex<Receiver<String>>>) {
     }
 }
 
-fn poller_loop(services: Weak<Services>, tx: Sender<String>, every: Duration) {
+/// Every `every`, claim PENDING orders nobody works on (left by a restart, a dead worker, or
+/// another instance) for this process's idle workers. While a claim comes back full there may
+/// be more waiting: look again as soon as workers are free instead of after `every`.
+fn poller_loop(services: Weak<Services>, every: Duration) {
+    const BACKLOG_PAUSE: Duration = Duration::from_millis(100);
+    let mut backlog = false;
     loop {
         let Some(s) = services.upgrade() else { return };
-        match s
-            .db
-            .conn()
-            .and_then(|mut c| order_db::claimable(&mut c, timefmt::now(), 100))
-        {
-            Ok(ids) => {
-                for id in ids {
-                    if tx.send(id).is_err() {
-                        return;
+        let idle = s.orders.idle_workers();
+        if idle > 0 {
+            let owner = s.orders.owner.clone();
+            let now = timefmt::now();
+            let until = now + s.orders.lease();
+            let limit = i64::try_from(idle).unwrap_or(1);
+            match s
+                .db
+                .write(move |c| order_db::claim_batch(c, &owner, until, now, limit))
+            {
+                Ok(orders) => {
+                    backlog = orders.len() == idle;
+                    for order in orders {
+                        tracing::info!(order = %order.id, attempt = order.attempts, "picked up a pending order");
+                        if !s.orders.send(Work::Claimed(Box::new(order))) {
+                            return;
+                        }
                     }
                 }
+                Err(e) => {
+                    backlog = false;
+                    tracing::warn!(error = %e, "order poller could not claim pending orders");
+                }
             }
-            Err(e) => tracing::warn!(error = %e, "order poller could not read pending orders"),
         }
         drop(s);
         // Sleep in short steps so a dropped service stops the poller promptly.
+        let pause = if backlog { BACKLOG_PAUSE } else { every };
+        let step = pause.min(Duration::from_millis(200));
         let mut slept = Duration::ZERO;
-        while slept < every {
-            std::thread::sleep(Duration::from_millis(200));
-            slept += Duration::from_millis(200);
+        while slept < pause {
+            std::thread::sleep(step);
+            slept += step;
             if services.strong_count() == 0 {
                 return;
             }
@@ -399,48 +452,49 @@ impl Services {
         }
     }
 
-    /// Work one order (called by the workers). Safe to call for any id: only a claimable
-    /// order is worked.
+    /// Work one order submitted here (called by the workers). Safe to call for any id: only
+    /// a claimable order is worked.
     pub fn process_order(&self, id: &str) {
-        let settings = self.orders.settings.clone();
-        let owner = self.orders.owner.clone();
         let now = timefmt::now();
-        let until =
-            now + chrono::Duration::seconds(i64::try_from(settings.lease_seconds).unwrap_or(300));
-        let (order_id, lease_owner) = (id.to_owned(), owner.clone());
+        let until = now + self.orders.lease();
+        let (order_id, lease_owner) = (id.to_owned(), self.orders.owner.clone());
         let claimed = self
             .db
             .write(move |c| order_db::claim(c, &order_id, &lease_owner, until, now));
-        let order = match claimed {
-            Ok(Some(o)) => o,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(order = id, error = %e, "could not claim order");
-                return;
-            }
-        };
+        match claimed {
+            Ok(Some(order)) => self.work_claimed(&order),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(order = id, error = %e, "could not claim order"),
+        }
+    }
+
+    /// Work an order this process holds the lease on.
+    fn work_claimed(&self, order: &OrderRow) {
+        let settings = &self.orders.settings;
+        let owner = self.orders.owner.as_str();
+        let id = order.id.as_str();
         let outcome = self
-            .generate(&order)
-            .and_then(|g| self.finish(&order, &owner, g));
+            .generate(order)
+            .and_then(|g| self.finish(order, owner, g));
         match outcome {
             Ok(()) => tracing::info!(order = id, "order completed"),
             Err(GenerationError::Retry(why)) if order.attempts < settings.max_attempts => {
-                // Leave it PENDING; the lease expires and the poller retries it.
+                // Leave it PENDING; the lease expires and a poller retries it.
                 tracing::warn!(order = id, attempt = order.attempts, error = %why, "order will be retried");
                 return;
             }
             Err(GenerationError::Retry(why)) => {
                 tracing::error!(order = id, error = %why, "order failed after retries");
                 self.fail_order(
-                    &order,
-                    &owner,
+                    order,
+                    owner,
                     503,
                     &format!("{} issue seen - backend unavailable.", ops::PROCESS),
                 );
             }
             Err(GenerationError::Fail(code, reason)) => {
                 tracing::warn!(order = id, code, reason = %reason, "order failed");
-                self.fail_order(&order, &owner, code, &reason);
+                self.fail_order(order, owner, code, &reason);
             }
         }
         self.orders.finished(id);

@@ -1,6 +1,7 @@
 //! Quotas: configured defaults, per-project overrides (service admins only), and enforcement
 //! inside the write transaction that creates the resource, so concurrent creations cannot
-//! overshoot (SQLite serializes write transactions).
+//! overshoot (SQLite serializes write transactions; on PostgreSQL the project's creations take
+//! turns through an advisory lock, across instances).
 
 use actix_web::http::StatusCode;
 use plugin_api::AuthContext;
@@ -84,7 +85,8 @@ fn effective_quotas(
 }
 
 /// Whether creating one more `resource` would exceed the project's quota. Call inside the
-/// write that creates it (writes are serialized, so concurrent creations cannot overshoot).
+/// write that creates it, before inserting: from the count to the commit, other creations in
+/// the project wait, so concurrent creations cannot overshoot.
 pub fn over_quota(
     conn: &mut DbConn,
     defaults: &QuotaSettings,
@@ -105,6 +107,9 @@ pub fn over_quota(
         if limit == 0 {
             return Ok(true);
         }
+        // Creations in one project take turns between the count and the insert (across
+        // instances on PostgreSQL).
+        crate::db::serialize_on(conn, &format!("quota:{project_id}"))?;
         let count = match resource {
             Resource::Secrets => secret_db::count_for_project(conn, project_id)?,
             Resource::Orders => order_db::count_for_project(conn, project_id)?,

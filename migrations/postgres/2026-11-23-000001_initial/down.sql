@@ -1,0 +1,11 @@
+DROP TABLE project_secret_stores;
+DROP TABLE secret_stores;
+DROP TABLE project_quotas;
+DROP TABLE orders;
+DROP TABLE container_consumers;
+DROP TABLE container_secrets;
+DROP TABLE containers;
+DROP TABLE secret_consumers;
+DROP TABLE secret_metadata;
+DROP TABLE project_keks;
+DROP TABLE secrets;
