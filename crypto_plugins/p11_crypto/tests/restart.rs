@@ -1,0 +1,78 @@
+//! A module restart (every session, login and handle gone) costs no request: each call that
+//! meets a dead session starts new sessions and is retried once. A test binary of its own:
+//! finalising the module affects the whole process.
+
+mod support;
+
+use std::sync::Arc;
+
+use p11_crypto::token::finalize_module;
+use p11_crypto::P11Crypto;
+use plugin_api::testkit::MemoryKeks;
+use plugin_api::{Binding, CryptoPlugin, KekResolver};
+use support::{config, module, softhsm};
+
+fn binding(secret_id: &str) -> Binding<'_> {
+    Binding {
+        project_id: "restart-project",
+        secret_id,
+    }
+}
+
+#[test]
+fn requests_survive_module_restarts() {
+    softhsm(&["coffer-restart"]);
+    let p = Arc::new(P11Crypto::new(&config("coffer-restart")).unwrap());
+    let k = MemoryKeks::new("restart-project")
+        .active_kek(p.as_ref())
+        .unwrap();
+    let enc = p.encrypt(&k, b"before the restart", binding("s")).unwrap();
+    // Warm: idle sessions in the pool, the KEK unwrapped and cached.
+    for _ in 0..8 {
+        p.decrypt(&k, &enc, binding("s")).unwrap();
+    }
+    let unwraps = p.unwrap_count();
+
+    for reinitialize in [true, false] {
+        finalize_module(&module(), reinitialize).unwrap();
+        // Many requests at once, each meeting a dead session first.
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let (p, k, enc) = (Arc::clone(&p), k.clone(), enc.clone());
+                std::thread::spawn(move || {
+                    let dec = p
+                        .decrypt(&k, &enc, binding("s"))
+                        .map_err(|e| e.to_string())?;
+                    if dec.as_slice() != b"before the restart" {
+                        return Err("wrong plaintext".to_owned());
+                    }
+                    let secret = format!("after-{i}");
+                    let fresh = p
+                        .encrypt(&k, b"after", binding(&secret))
+                        .map_err(|e| e.to_string())?;
+                    p.decrypt(&k, &fresh, binding(&secret))
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread").unwrap_or_else(|e| {
+                panic!("a request failed after a restart (reinitialize: {reinitialize}): {e}")
+            });
+        }
+    }
+    assert!(
+        p.unwrap_count() > unwraps,
+        "the KEK was unwrapped again in the new sessions"
+    );
+    // New project KEKs work too.
+    let k2 = MemoryKeks::new("restart-project")
+        .active_kek(p.as_ref())
+        .unwrap();
+    let e2 = p.encrypt(&k2, b"new kek", binding("n")).unwrap();
+    assert_eq!(
+        p.decrypt(&k2, &e2, binding("n")).unwrap().as_slice(),
+        b"new kek"
+    );
+}
