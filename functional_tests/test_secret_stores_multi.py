@@ -2,7 +2,7 @@
 
 Runs only with ``COFFER_MULTISTORE=1``, against a Coffer configured with two
 stores, both ``store_crypto`` + ``simple_crypto``: ``software`` (the global
-default) and ``software-b``. Most tests only assume "two or more stores, one
+default) and ``software-b`` (or the stores ``COFFER_STORES`` names). Most tests only assume "two or more stores, one
 of them the global default"; the two marked Coffer-only below depend on that
 exact configuration.
 
@@ -98,15 +98,28 @@ def test_list(api, stores):
     assert len(refs) == len(stores)
 
 
+def expected_stores():
+    """The configuration the instance promises: ``COFFER_STORES``, a comma list of
+    ``name=crypto_plugin``, the global default marked with a trailing ``*``."""
+    layout = os.environ.get("COFFER_STORES",
+                            "software=simple_crypto*,software-b=simple_crypto")
+    out = {}
+    for item in layout.split(","):
+        name, crypto = item.split("=")
+        out[name] = (crypto.rstrip("*"), crypto.endswith("*"))
+    return out
+
+
 def test_coffer_store_configuration(stores):
-    # Coffer-only: the configuration COFFER_MULTISTORE=1 promises.
+    # Coffer-only: the configuration COFFER_MULTISTORE=1 (and COFFER_STORES) promises.
     by_name = {s["name"]: s for s in stores}
-    assert sorted(by_name) == ["software", "software-b"]
-    assert by_name["software"]["global_default"] is True
-    assert by_name["software-b"]["global_default"] is False
-    for store in stores:
+    expected = expected_stores()
+    assert sorted(by_name) == sorted(expected)
+    for name, (crypto, default) in expected.items():
+        store = by_name[name]
+        assert store["global_default"] is default
         assert (store["secret_store_plugin"], store["crypto_plugin"]) == (
-            "store_crypto", "simple_crypto")
+            "store_crypto", crypto)
 
 
 def test_get_one_store(api, stores):

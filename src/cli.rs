@@ -9,7 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::Settings;
 use crate::db::Db;
-use crate::{openapi, plugins, server};
+use crate::{admin, openapi, plugins, server};
+use p11_crypto::admin::MasterKey;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,6 +42,59 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// The HSM's master keys (p11_crypto).
+    Hsm {
+        #[command(subcommand)]
+        command: HsmCommand,
+    },
+    /// Rewrap every project KEK under its crypto plugin's current master key (after adding a
+    /// new master key and making it the active one). Secret ciphertext is not touched; safe to
+    /// interrupt and run again.
+    RewrapKeks {
+        /// Only this store (default: every store).
+        #[arg(long)]
+        store: Option<String>,
+        /// KEKs read per batch.
+        #[arg(long, default_value_t = 100)]
+        batch_size: i64,
+        /// Check every KEK and report what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Append the audit records here (default: <data_dir>/audit/rewrap-keks.jsonl).
+        #[arg(long)]
+        audit_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HsmCommand {
+    /// Create the master KEK (AES, wrap/unwrap only, never extractable) in the token.
+    GenMkek(KeyArgs),
+    /// Create the HMAC key (generic secret, sign/verify only) in the token.
+    GenHmac(KeyArgs),
+    /// Check that the master KEK exists once and can wrap and unwrap.
+    CheckMkek(LabelArgs),
+    /// Check that the HMAC key exists once and can sign and verify.
+    CheckHmac(LabelArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LabelArgs {
+    /// The store whose p11_crypto settings to use (default: [crypto.p11_crypto]).
+    #[arg(long)]
+    store: Option<String>,
+    /// The key's label (default: mkek_label / hmac_label from the settings).
+    #[arg(long)]
+    label: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    target: LabelArgs,
+    /// Key length in bytes.
+    #[arg(long, default_value_t = 32)]
+    length: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +166,64 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         println!("unknown (newer than this binary): {}", s.unknown.join(", "));
                     }
                 }
+            }
+            Ok(())
+        }
+        Command::Hsm { command } => {
+            let settings = load()?;
+            let cfg = |t: &LabelArgs| admin::p11_config(&settings, t.store.as_deref());
+            let line = match &command {
+                HsmCommand::GenMkek(a) => admin::generate_master_key(
+                    &cfg(&a.target)?,
+                    MasterKey::Mkek,
+                    a.target.label.as_deref(),
+                    a.length,
+                )?,
+                HsmCommand::GenHmac(a) => admin::generate_master_key(
+                    &cfg(&a.target)?,
+                    MasterKey::Hmac,
+                    a.target.label.as_deref(),
+                    a.length,
+                )?,
+                HsmCommand::CheckMkek(t) => {
+                    admin::check_master_key(&cfg(t)?, MasterKey::Mkek, t.label.as_deref())?
+                }
+                HsmCommand::CheckHmac(t) => {
+                    admin::check_master_key(&cfg(t)?, MasterKey::Hmac, t.label.as_deref())?
+                }
+            };
+            println!("{line}");
+            Ok(())
+        }
+        Command::RewrapKeks {
+            store,
+            batch_size,
+            dry_run,
+            audit_file,
+        } => {
+            use std::io::IsTerminal;
+            let settings = load()?;
+            let report = admin::rewrap_keks(
+                &settings,
+                &admin::RewrapOptions {
+                    store,
+                    batch_size,
+                    dry_run,
+                    audit_file,
+                    progress: std::io::stderr().is_terminal(),
+                },
+            )?;
+            println!(
+                "{}: {} rewrapped, {} already current, {} changed meanwhile, {} failed (audit: {})",
+                if dry_run { "dry run" } else { "done" },
+                report.rewrapped,
+                report.current,
+                report.changed,
+                report.failed,
+                report.audit_file.display()
+            );
+            if report.failed > 0 {
+                anyhow::bail!("{} project KEK(s) could not be rewrapped", report.failed);
             }
             Ok(())
         }

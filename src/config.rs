@@ -98,6 +98,9 @@ pub struct SecretsSettings {
 pub struct PluginSettings {
     pub allow_experimental: bool,
     pub allow_out_of_tree: bool,
+    /// The crypto plugin of the single store used when no `[stores]` are configured
+    /// (Barbican's `enabled_crypto_plugins`); its settings are `[crypto.<plugin>]`.
+    pub crypto_plugin: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +202,7 @@ max_limit_paging = 100
 [plugins]
 allow_experimental = false
 allow_out_of_tree = false
+crypto_plugin = "simple_crypto"
 
 [auth]
 mode = "trusted_headers"
@@ -225,7 +229,8 @@ level = "info"
 format = "text"
 "#;
 
-/// The name of the store used when `[stores]` is empty.
+/// The name of the store used when `[stores]` is empty and its crypto plugin is
+/// `simple_crypto`; with another crypto plugin, the store is named after that plugin.
 pub const DEFAULT_STORE: &str = "software";
 
 impl Settings {
@@ -320,11 +325,17 @@ impl Settings {
         if !self.stores.is_empty() {
             return self.stores.clone();
         }
+        let crypto = &self.plugins.crypto_plugin;
+        let name = if crypto == "simple_crypto" {
+            DEFAULT_STORE
+        } else {
+            crypto
+        };
         BTreeMap::from([(
-            DEFAULT_STORE.to_owned(),
+            name.to_owned(),
             StoreSettings {
                 store_plugin: "store_crypto".into(),
-                crypto_plugin: Some("simple_crypto".into()),
+                crypto_plugin: Some(crypto.clone()),
                 global_default: true,
                 store: None,
                 crypto: None,

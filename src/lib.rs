@@ -4,6 +4,7 @@
 //! does, blocking) → [`db`] (SQLite through diesel) and the plugins ([`plugins`] loads them from
 //! the link-time registry in `plugin_api`).
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cache;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::CofferProcess;
+use common::{create, read, CofferProcess};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
@@ -319,32 +319,6 @@ fn both_backends_build_the_same_schema() {
 
 // ---------------------------------------------------------------------------------------------
 // Several instances
-
-async fn create(
-    client: &reqwest::Client,
-    base: &str,
-    project: &str,
-    payload: &str,
-) -> reqwest::Response {
-    client
-        .post(format!("{base}/v1/secrets"))
-        .header("X-Project-Id", project)
-        .json(&json!({"payload": payload, "payload_content_type": "text/plain"}))
-        .send()
-        .await
-        .expect("request")
-}
-
-async fn read(client: &reqwest::Client, base: &str, project: &str, id: &str) -> (u16, String) {
-    let res = client
-        .get(format!("{base}/v1/secrets/{id}/payload"))
-        .header("X-Project-Id", project)
-        .header("Accept", "text/plain")
-        .send()
-        .await
-        .expect("request");
-    (res.status().as_u16(), res.text().await.unwrap_or_default())
-}
 
 fn id_of(v: &Value, field: &str) -> String {
     v[field]

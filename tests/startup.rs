@@ -64,7 +64,10 @@ async fn unknown_plugins_are_refused_with_the_known_ones() {
     );
     let err = start_error(&s);
     assert!(err.contains("unknown crypto plugin 'rot13'"), "{err}");
-    assert!(err.contains("known crypto plugins: simple_crypto"), "{err}");
+    assert!(
+        err.contains("known crypto plugins: p11_crypto, simple_crypto"),
+        "{err}"
+    );
 
     let mut s = settings_in(dir.path());
     s.auth.mode = "ldap".into();

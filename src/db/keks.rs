@@ -77,3 +77,57 @@ pub fn insert_active(conn: &mut DbConn, row: &KekRow) -> Result<bool, DbError> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// How many project KEKs a store has.
+pub fn count_for_store(conn: &mut DbConn, store_name: &str) -> Result<i64, DbError> {
+    Ok(per_backend!(conn, |c| project_keks::table
+        .filter(project_keks::store_name.eq(store_name))
+        .count()
+        .get_result(c))?)
+}
+
+/// Up to `limit` KEKs of a store with ids after `after`, in id order (keyset paging, so a
+/// long walk sees every row once even while rows change).
+pub fn page_of_store(
+    conn: &mut DbConn,
+    store_name: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<KekRow>, DbError> {
+    Ok(per_backend!(conn, |c| {
+        let mut q = project_keks::table
+            .filter(project_keks::store_name.eq(store_name))
+            .into_boxed();
+        if let Some(after) = after {
+            q = q.filter(project_keks::id.gt(after));
+        }
+        q.order(project_keks::id.asc())
+            .limit(limit)
+            .select(KekRow::as_select())
+            .load(c)
+    })?)
+}
+
+/// Store a rewrapped KEK, only if the row still holds `previous` (a concurrent change wins).
+/// `false` when it did not.
+pub fn replace_wrapped(
+    conn: &mut DbConn,
+    id: &str,
+    previous: &[u8],
+    new: &WrappedKek,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = per_backend!(conn, |c| diesel::update(
+        project_keks::table
+            .filter(project_keks::id.eq(id))
+            .filter(project_keks::wrapped_kek.eq(previous))
+    )
+    .set((
+        project_keks::wrapped_kek.eq(&new.wrapped),
+        project_keks::master_key_id.eq(&new.master_key_id),
+        project_keks::plugin_meta.eq(&new.plugin_meta),
+        project_keks::updated_at.eq(now),
+    ))
+    .execute(c))?;
+    Ok(n == 1)
+}

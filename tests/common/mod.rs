@@ -258,6 +258,29 @@ impl CofferProcess {
     /// Start `coffer serve` with its data in `dir`, database `database_url`, the shared master
     /// key, and `COFFER__*` overrides from `env`; returns once it listens.
     pub fn spawn(dir: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> Self {
+        let mut all = vec![(
+            "COFFER__CRYPTO__SIMPLE_CRYPTO__MASTER_KEY",
+            SHARED_MASTER_KEY,
+        )];
+        all.extend_from_slice(env);
+        Self::start(dir, database_url, &all)
+    }
+
+    /// Start `coffer serve` with the configuration file `config` (and no shared master key:
+    /// the file says which keys to use).
+    pub fn spawn_with_config(
+        dir: &std::path::Path,
+        database_url: &str,
+        config: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let config = config.to_string_lossy();
+        let mut all = vec![("COFFER_CONFIG", config.as_ref())];
+        all.extend_from_slice(env);
+        Self::start(dir, database_url, &all)
+    }
+
+    fn start(dir: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> Self {
         std::fs::create_dir_all(dir).expect("data dir");
         let log = dir.join("coffer.log");
         let out = std::fs::File::create(&log).expect("log file");
@@ -268,10 +291,6 @@ impl CofferProcess {
             .env("COFFER__SERVER__DATA_DIR", dir)
             .env("COFFER__SERVER__WORKERS", "2")
             .env("COFFER__DATABASE__URL", database_url)
-            .env(
-                "COFFER__CRYPTO__SIMPLE_CRYPTO__MASTER_KEY",
-                SHARED_MASTER_KEY,
-            )
             .env("RUST_LOG", "info")
             .current_dir(dir)
             .stdout(out.try_clone().expect("log file"))
@@ -327,4 +346,32 @@ impl Drop for CofferProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// POST a text secret to the instance at `base`.
+pub async fn create(
+    client: &reqwest::Client,
+    base: &str,
+    project: &str,
+    payload: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/v1/secrets"))
+        .header("X-Project-Id", project)
+        .json(&serde_json::json!({"payload": payload, "payload_content_type": "text/plain"}))
+        .send()
+        .await
+        .expect("request")
+}
+
+/// GET a text payload from the instance at `base`: (status, body).
+pub async fn read(client: &reqwest::Client, base: &str, project: &str, id: &str) -> (u16, String) {
+    let res = client
+        .get(format!("{base}/v1/secrets/{id}/payload"))
+        .header("X-Project-Id", project)
+        .header("Accept", "text/plain")
+        .send()
+        .await
+        .expect("request");
+    (res.status().as_u16(), res.text().await.unwrap_or_default())
 }

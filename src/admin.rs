@@ -1,0 +1,266 @@
+//! Operator commands: the HSM's master keys (`coffer hsm ...`) and moving every project KEK to
+//! the current master key (`coffer rewrap-keks`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use p11_crypto::admin::{self as p11_admin, MasterKey};
+use p11_crypto::P11Config;
+use plugin_api::CryptoPlugin;
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::db::keks as kek_db;
+use crate::db::Db;
+use crate::plugins;
+use crate::timefmt;
+
+/// The p11_crypto settings of `store` (its `crypto` table, or `[crypto.p11_crypto]`), or of
+/// `[crypto.p11_crypto]` when no store is named.
+pub fn p11_config(settings: &Settings, store: Option<&str>) -> anyhow::Result<P11Config> {
+    let section = match store {
+        Some(name) => {
+            let stores = settings.effective_stores();
+            let cfg = stores
+                .get(name)
+                .ok_or_else(|| anyhow!("no store named '{name}' is configured"))?;
+            if cfg.crypto_plugin.as_deref() != Some("p11_crypto") {
+                bail!("store '{name}' does not use p11_crypto");
+            }
+            cfg.crypto
+                .clone()
+                .or_else(|| settings.crypto.get("p11_crypto").cloned())
+        }
+        None => settings.crypto.get("p11_crypto").cloned(),
+    }
+    .ok_or_else(|| {
+        anyhow!(
+            "no p11_crypto settings: add [crypto.p11_crypto] (library, token_label, pin_file, ...)"
+        )
+    })?;
+    serde_json::from_value(section).map_err(|e| anyhow!("p11_crypto settings: {e}"))
+}
+
+/// `coffer hsm gen-mkek` / `gen-hmac`: create a master key; `None` label: the configured one.
+pub fn generate_master_key(
+    cfg: &P11Config,
+    key: MasterKey,
+    label: Option<&str>,
+    length: u64,
+) -> anyhow::Result<String> {
+    let label = label.unwrap_or(key.configured_label(cfg));
+    p11_admin::generate(cfg, key, label, length)?;
+    Ok(format!(
+        "created {} '{label}' ({length} bytes) in the token",
+        describe(key)
+    ))
+}
+
+/// `coffer hsm check-mkek` / `check-hmac`.
+pub fn check_master_key(
+    cfg: &P11Config,
+    key: MasterKey,
+    label: Option<&str>,
+) -> anyhow::Result<String> {
+    let label = label.unwrap_or(key.configured_label(cfg));
+    Ok(p11_admin::check(cfg, key, label)?)
+}
+
+fn describe(key: MasterKey) -> &'static str {
+    match key {
+        MasterKey::Mkek => "master KEK",
+        MasterKey::Hmac => "HMAC key",
+    }
+}
+
+/// How `coffer rewrap-keks` runs.
+#[derive(Debug, Clone)]
+pub struct RewrapOptions {
+    /// Only this store (default: every store with a crypto plugin).
+    pub store: Option<String>,
+    pub batch_size: i64,
+    /// Check every KEK and report, change nothing.
+    pub dry_run: bool,
+    /// Where to append the audit records (default `<data_dir>/audit/rewrap-keks.jsonl`).
+    pub audit_file: Option<PathBuf>,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// What `coffer rewrap-keks` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RewrapReport {
+    /// Rewrapped under the current master key (or, in a dry run, would be).
+    pub rewrapped: u64,
+    /// Already under the current master key.
+    pub current: u64,
+    /// Changed by someone else meanwhile (left as they are).
+    pub changed: u64,
+    /// Could not be rewrapped (see the audit file and the log).
+    pub failed: u64,
+    pub audit_file: PathBuf,
+}
+
+/// Rewrap every project KEK of the selected stores under its crypto plugin's current master
+/// key, in batches, without touching any secret's ciphertext. Safe to interrupt and run again:
+/// KEKs already under the current key are skipped. Each KEK's outcome is appended to the audit
+/// file as a JSON line.
+pub fn rewrap_keks(settings: &Settings, opts: &RewrapOptions) -> anyhow::Result<RewrapReport> {
+    if opts.batch_size < 1 {
+        bail!("--batch-size must be at least 1");
+    }
+    let loaded = plugins::load(settings)?;
+    let db = Db::open(&settings.database).context("opening the database")?;
+    let status = db.schema_status()?;
+    if !status.pending.is_empty() || !status.unknown.is_empty() {
+        bail!("the database schema is not this coffer's: run `coffer db upgrade` (or a matching coffer)");
+    }
+    let stores: Vec<_> = match &opts.store {
+        Some(name) => vec![loaded
+            .stores
+            .get(name)
+            .ok_or_else(|| anyhow!("no store named '{name}' is configured"))?],
+        None => loaded.stores.values().collect(),
+    };
+    let audit_file = opts.audit_file.clone().unwrap_or_else(|| {
+        settings
+            .server
+            .data_dir
+            .join("audit")
+            .join("rewrap-keks.jsonl")
+    });
+    if let Some(dir) = audit_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut audit = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&audit_file)
+        .with_context(|| format!("opening the audit file {}", audit_file.display()))?;
+    let mut report = RewrapReport {
+        audit_file: audit_file.clone(),
+        ..Default::default()
+    };
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let mut record = |value: serde_json::Value| -> anyhow::Result<()> {
+        writeln!(audit, "{value}").context("writing the audit file")
+    };
+    record(json!({
+        "time": timefmt::isoformat(&timefmt::now()), "run": run_id, "event": "start",
+        "dry_run": opts.dry_run, "stores": stores.iter().map(|s| &s.name).collect::<Vec<_>>(),
+    }))?;
+    for store in stores {
+        let Some(crypto) = store.crypto.as_ref() else {
+            continue; // the store keeps no project KEKs
+        };
+        let total = {
+            let mut conn = db.conn()?;
+            kek_db::count_for_store(&mut conn, &store.name)?
+        };
+        let bar = if opts.progress {
+            let bar = ProgressBar::new(u64::try_from(total).unwrap_or(0));
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} KEKs ({eta} left)")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_message(format!("store {}", store.name));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let batch = {
+                let mut conn = db.conn()?;
+                kek_db::page_of_store(&mut conn, &store.name, after.as_deref(), opts.batch_size)?
+            };
+            let Some(last) = batch.last() else { break };
+            after = Some(last.id.clone());
+            for row in batch {
+                let outcome = rewrap_one(&db, crypto.as_ref(), &row, opts.dry_run);
+                let (label, error, to) = match &outcome {
+                    Ok(Outcome::Rewrapped(to)) => {
+                        report.rewrapped += 1;
+                        (
+                            if opts.dry_run {
+                                "would-rewrap"
+                            } else {
+                                "rewrapped"
+                            },
+                            None,
+                            Some(to.clone()),
+                        )
+                    }
+                    Ok(Outcome::Current) => {
+                        report.current += 1;
+                        ("current", None, None)
+                    }
+                    Ok(Outcome::Changed) => {
+                        report.changed += 1;
+                        ("changed-meanwhile", None, None)
+                    }
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::error!(kek = %row.id, store = %store.name, error = %e, "could not rewrap a project KEK");
+                        ("failed", Some(e.to_string()), None)
+                    }
+                };
+                record(json!({
+                    "time": timefmt::isoformat(&timefmt::now()), "run": run_id,
+                    "event": "kek", "store": store.name, "kek_id": row.id,
+                    "project_id": row.project_id, "from_master_key": row.master_key_id,
+                    "to_master_key": to, "outcome": label, "error": error,
+                }))?;
+                bar.inc(1);
+            }
+        }
+        bar.finish_and_clear();
+    }
+    record(json!({
+        "time": timefmt::isoformat(&timefmt::now()), "run": run_id, "event": "end",
+        "rewrapped": report.rewrapped, "current": report.current,
+        "changed": report.changed, "failed": report.failed,
+    }))?;
+    audit.sync_all().context("syncing the audit file")?;
+    Ok(report)
+}
+
+enum Outcome {
+    /// The master key id it is now (or would be) wrapped under.
+    Rewrapped(String),
+    Current,
+    Changed,
+}
+
+fn rewrap_one(
+    db: &Db,
+    crypto: &dyn CryptoPlugin,
+    row: &kek_db::KekRow,
+    dry_run: bool,
+) -> anyhow::Result<Outcome> {
+    if row.plugin_name != crypto.name() {
+        bail!(
+            "the KEK belongs to crypto plugin '{}', the store now uses '{}'",
+            row.plugin_name,
+            crypto.name()
+        );
+    }
+    let Some(new) = crypto.rewrap_project_kek(&row.to_project_kek())? else {
+        return Ok(Outcome::Current);
+    };
+    let to = new.master_key_id.clone();
+    if dry_run {
+        return Ok(Outcome::Rewrapped(to));
+    }
+    let (id, previous) = (row.id.clone(), row.wrapped_kek.clone());
+    let stored =
+        db.write(move |c| kek_db::replace_wrapped(c, &id, &previous, &new, timefmt::now()))?;
+    Ok(if stored {
+        Outcome::Rewrapped(to)
+    } else {
+        Outcome::Changed
+    })
+}
