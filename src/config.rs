@@ -119,6 +119,9 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySettings {
+    /// The built-in rule set: `legacy` (Barbican's role matrix) or `secure_rbac`.
+    #[serde(default)]
+    pub defaults: crate::policy::Defaults,
     /// A YAML or JSON file of `rule name: check string` overriding the built-in rules
     /// (Barbican's policy.yaml syntax).
     #[serde(default)]

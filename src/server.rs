@@ -46,7 +46,7 @@ pub fn check_exposure(settings: &Settings) -> anyhow::Result<()> {
 /// everything but the socket.
 pub fn prepare(settings: &Settings) -> anyhow::Result<Arc<Services>> {
     check_exposure(settings)?;
-    let policy = Policy::load(settings.policy.file.as_deref())?;
+    let policy = Policy::load(settings.policy.defaults, settings.policy.file.as_deref())?;
     let plugins = plugins::load(settings)?;
     let db = Db::open(&settings.database).context("opening the database")?;
     tracing::info!(database = %db.describe(), "database open");

@@ -271,3 +271,113 @@ pub const LEGACY_RULES: &[(&str, &str)] = &[
     ("transport_keys:get", "rule:all_users"),
     ("transport_keys:post", "rule:service_admin"),
 ];
+
+/// Barbican's new ("secure RBAC") defaults, in force with `enforce_new_defaults = True`:
+/// reader / member / admin roles on the project of the token. Only the action rules differ
+/// from [`LEGACY_RULES`]; the building blocks (`secret_project_member`, ...) are shared.
+pub const SECURE_RBAC_RULES: &[(&str, &str)] = &[
+    // Reused shapes, named here for readability.
+    (
+        "secret_member_access",
+        "rule:secret_project_admin or (rule:secret_project_member and rule:secret_owner) or \
+         (rule:secret_project_member and rule:secret_is_not_private)",
+    ),
+    (
+        "container_member_access",
+        "rule:container_project_admin or (rule:container_project_member and \
+         rule:container_owner) or (rule:container_project_member and \
+         rule:container_is_not_private)",
+    ),
+    // Secrets.
+    ("secrets:post", "role:member"),
+    ("secrets:get", "role:member"),
+    (
+        "secret:get",
+        "role:admin or rule:secret_member_access or rule:secret_acl_read",
+    ),
+    (
+        "secret:decrypt",
+        "rule:secret_member_access or rule:secret_acl_read",
+    ),
+    ("secret:put", "rule:secret_member_access"),
+    ("secret:delete", "role:admin or rule:secret_member_access"),
+    // Secret user metadata.
+    (
+        "secret_meta:get",
+        "rule:secret_member_access or rule:secret_acl_read",
+    ),
+    ("secret_meta:post", "rule:secret_member_access"),
+    ("secret_meta:put", "rule:secret_member_access"),
+    ("secret_meta:delete", "rule:secret_member_access"),
+    // ACLs.
+    ("secret_acls:get", "rule:secret_member_access"),
+    ("secret_acls:delete", "rule:secret_member_access"),
+    ("secret_acls:put_patch", "rule:secret_member_access"),
+    ("container_acls:get", "rule:container_member_access"),
+    ("container_acls:delete", "rule:container_member_access"),
+    ("container_acls:put_patch", "rule:container_member_access"),
+    // Containers.
+    ("containers:post", "role:member"),
+    ("containers:get", "role:member"),
+    (
+        "container:get",
+        "rule:container_member_access or rule:container_acl_read",
+    ),
+    ("container:delete", "rule:container_member_access"),
+    ("container_secret:post", "rule:container_member_access"),
+    ("container_secret:delete", "rule:container_member_access"),
+    // Consumers.
+    (
+        "consumer:get",
+        "role:admin or (rule:container_project_member and rule:container_owner) or \
+         (rule:container_project_member and rule:container_is_not_private) or \
+         rule:container_acl_read",
+    ),
+    (
+        "container_consumers:get",
+        "rule:container_member_access or rule:container_acl_read",
+    ),
+    (
+        "container_consumers:post",
+        "rule:container_member_access or rule:container_acl_read",
+    ),
+    (
+        "container_consumers:delete",
+        "rule:container_member_access or rule:container_acl_read",
+    ),
+    (
+        "secret_consumers:get",
+        "rule:secret_member_access or rule:secret_acl_read",
+    ),
+    (
+        "secret_consumers:post",
+        "rule:secret_member_access or rule:secret_acl_read",
+    ),
+    (
+        "secret_consumers:delete",
+        "rule:secret_member_access or rule:secret_acl_read",
+    ),
+    // Orders.
+    ("orders:get", "role:member"),
+    ("orders:post", "role:member"),
+    ("orders:put", "role:member"),
+    ("order:get", "rule:order_project_member"),
+    ("order:delete", "rule:order_project_member"),
+    // Quotas.
+    ("quotas:get", "role:reader"),
+    ("project_quotas:get", "role:admin"),
+    ("project_quotas:put", "role:admin"),
+    ("project_quotas:delete", "role:admin"),
+    // Secret stores.
+    ("secretstores:get", "role:reader"),
+    ("secretstores:get_global_default", "role:reader"),
+    ("secretstores:get_preferred", "role:reader"),
+    ("secretstore_preferred:post", "role:admin"),
+    ("secretstore_preferred:delete", "role:admin"),
+    ("secretstore:get", "role:reader"),
+    // Transport keys.
+    ("transport_key:get", "role:reader"),
+    ("transport_key:delete", "role:admin"),
+    ("transport_keys:get", "role:reader"),
+    ("transport_keys:post", "role:admin"),
+];

@@ -105,18 +105,41 @@ fn parse_table<'a>(
         .collect()
 }
 
+/// Which of Barbican's built-in rule sets applies before any policy file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Defaults {
+    /// The legacy role matrix: admin, creator, observer, audit, key-manager:service-admin
+    /// (oslo.policy's `enforce_new_defaults = False`, what Barbican's own gate runs).
+    #[default]
+    Legacy,
+    /// Secure RBAC: reader, member, admin on the token's project (`enforce_new_defaults =
+    /// True`).
+    SecureRbac,
+}
+
 impl Policy {
     /// Barbican's legacy defaults.
     pub fn legacy() -> Self {
-        Policy {
-            rules: parse_table(defaults::LEGACY_RULES.iter().copied())
-                .unwrap_or_else(|e| panic!("built-in policy does not parse: {e}")),
-        }
+        Self::defaults(Defaults::Legacy)
     }
 
-    /// The defaults overridden by a policy file, if given.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut policy = Policy::legacy();
+    /// One of Barbican's built-in rule sets.
+    pub fn defaults(set: Defaults) -> Self {
+        let mut rules = parse_table(defaults::LEGACY_RULES.iter().copied())
+            .unwrap_or_else(|e| panic!("built-in policy does not parse: {e}"));
+        if set == Defaults::SecureRbac {
+            rules.extend(
+                parse_table(defaults::SECURE_RBAC_RULES.iter().copied())
+                    .unwrap_or_else(|e| panic!("built-in policy does not parse: {e}")),
+            );
+        }
+        Policy { rules }
+    }
+
+    /// The built-in `set`, overridden by a policy file if given.
+    pub fn load(set: Defaults, file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut policy = Policy::defaults(set);
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading policy file {}", path.display()))?;

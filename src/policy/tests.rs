@@ -156,7 +156,7 @@ fn a_policy_file_overrides_rules() {
         "\"secrets:post\": \"role:admin\"\n'orders:get': '@'\n",
     )
     .unwrap();
-    let p = Policy::load(Some(&path)).unwrap();
+    let p = Policy::load(Defaults::Legacy, Some(&path)).unwrap();
     assert!(!p.allows(
         "secrets:post",
         &caller("p", None, &["creator"]),
@@ -170,11 +170,14 @@ fn a_policy_file_overrides_rules() {
     ));
 
     std::fs::write(&path, "{\"secrets:get\": \"rule:admin or\"}").unwrap();
-    let err = format!("{:#}", Policy::load(Some(&path)).unwrap_err());
+    let err = format!(
+        "{:#}",
+        Policy::load(Defaults::Legacy, Some(&path)).unwrap_err()
+    );
     assert!(err.contains("secrets:get"), "{err}");
     std::fs::write(&path, "- a list").unwrap();
-    assert!(Policy::load(Some(&path)).is_err());
-    assert!(Policy::load(Some(&dir.path().join("missing.yaml"))).is_err());
+    assert!(Policy::load(Defaults::Legacy, Some(&path)).is_err());
+    assert!(Policy::load(Defaults::Legacy, Some(&dir.path().join("missing.yaml"))).is_err());
 }
 
 #[test]
@@ -197,5 +200,166 @@ fn every_builtin_rule_parses_and_references_existing_rules() {
                 "{name} refers to missing rule {n}"
             );
         }
+    }
+}
+
+/// Roles as a Keystone token carries them: implied roles expanded (admin ⊃ member ⊃ reader).
+fn keystone_roles(role: &str) -> Vec<&'static str> {
+    match role {
+        "admin" => vec!["admin", "member", "reader"],
+        "member" => vec!["member", "reader"],
+        "reader" => vec!["reader"],
+        "creator" => vec!["creator"],
+        "observer" => vec!["observer"],
+        _ => vec![],
+    }
+}
+
+/// The secure-RBAC matrix for a secret of project p1 created by u1 (readable by the project),
+/// for callers who are not its creator: in p1, and admins of another project p2.
+#[test]
+fn secure_rbac_secret_matrix() {
+    let p = Policy::defaults(Defaults::SecureRbac);
+    let actions = [
+        "secrets:post",
+        "secrets:get",
+        "secret:get",
+        "secret:decrypt",
+        "secret:put",
+        "secret:delete",
+        "secret_meta:get",
+        "secret_meta:put",
+        "secret_acls:put_patch",
+    ];
+    let table: [(&str, &str, [bool; 9]); 8] = [
+        ("p1", "admin", [true; 9]),
+        ("p1", "member", [true; 9]),
+        ("p1", "reader", [false; 9]),
+        // The legacy roles mean nothing under the new defaults.
+        ("p1", "creator", [false; 9]),
+        ("p1", "observer", [false; 9]),
+        // Barbican lets an admin of any project see and delete a secret's metadata, not read
+        // its payload or change it.
+        (
+            "p2",
+            "admin",
+            [true, true, true, false, false, true, false, false, false],
+        ),
+        (
+            "p2",
+            "member",
+            [true, true, false, false, false, false, false, false, false],
+        ),
+        ("p2", "reader", [false; 9]),
+    ];
+    for (project, role, expected) in table {
+        let c = caller(project, Some("u2"), &keystone_roles(role));
+        let t = secret(&c, None);
+        let got: Vec<bool> = actions.iter().map(|a| p.allows(a, &c, &t)).collect();
+        assert_eq!(got, expected, "{role} of {project}");
+    }
+}
+
+#[test]
+fn secure_rbac_private_secrets_and_acls() {
+    let p = Policy::defaults(Defaults::SecureRbac);
+    let private = ReadAcl {
+        project_access: false,
+        users: vec!["u9".into()],
+    };
+    let member = caller("p1", Some("u2"), &keystone_roles("member"));
+    let owner = caller("p1", Some("u1"), &keystone_roles("member"));
+    let admin = caller("p1", Some("u3"), &keystone_roles("admin"));
+    for a in [
+        "secret:get",
+        "secret:decrypt",
+        "secret:put",
+        "secret:delete",
+    ] {
+        assert!(
+            !p.allows(a, &member, &secret(&member, Some(&private))),
+            "member {a}"
+        );
+        assert!(
+            p.allows(a, &owner, &secret(&owner, Some(&private))),
+            "owner {a}"
+        );
+        assert!(
+            p.allows(a, &admin, &secret(&admin, Some(&private))),
+            "admin {a}"
+        );
+    }
+    // A user on the ACL reads from any project with any role (or none), and changes nothing.
+    let acl_user = caller("p7", Some("u9"), &[]);
+    let t = secret(&acl_user, Some(&private));
+    assert!(p.allows("secret:get", &acl_user, &t));
+    assert!(p.allows("secret:decrypt", &acl_user, &t));
+    assert!(p.allows("secret_meta:get", &acl_user, &t));
+    assert!(!p.allows("secret:put", &acl_user, &t));
+    assert!(!p.allows("secret:delete", &acl_user, &t));
+    assert!(!p.allows("secret_acls:put_patch", &acl_user, &t));
+}
+
+#[test]
+fn secure_rbac_containers_orders_quotas_stores() {
+    let p = Policy::defaults(Defaults::SecureRbac);
+    let member = caller("p1", Some("u2"), &keystone_roles("member"));
+    let reader = caller("p1", Some("u2"), &keystone_roles("reader"));
+    let admin = caller("p1", Some("u3"), &keystone_roles("admin"));
+    let container =
+        |c: &AuthContext| entity_target(Entity::Container, "p1", Some("u1"), &ReadAcl::open(), c);
+    for a in ["containers:post", "container:get", "container:delete"] {
+        assert!(p.allows(a, &member, &container(&member)), "member {a}");
+        assert!(!p.allows(a, &reader, &container(&reader)), "reader {a}");
+    }
+    let order = order_target("p1", Some("u1"));
+    assert!(p.allows("orders:post", &member, &Target::new()));
+    assert!(p.allows("order:get", &member, &order));
+    assert!(p.allows("order:delete", &member, &order));
+    assert!(!p.allows("orders:post", &reader, &Target::new()));
+    assert!(!p.allows("order:get", &reader, &order));
+    let other_member = caller("p2", Some("u2"), &keystone_roles("member"));
+    assert!(!p.allows("order:get", &other_member, &order));
+    // Quotas: anyone in the project reads its effective quotas; project admins manage them
+    // (the legacy key-manager:service-admin role no longer does).
+    assert!(p.allows("quotas:get", &reader, &Target::new()));
+    assert!(p.allows("project_quotas:put", &admin, &Target::new()));
+    assert!(!p.allows("project_quotas:put", &member, &Target::new()));
+    let service_admin = caller("p1", None, &["key-manager:service-admin"]);
+    assert!(!p.allows("project_quotas:put", &service_admin, &Target::new()));
+    assert!(p.allows("secretstores:get", &reader, &Target::new()));
+    assert!(p.allows("secretstore_preferred:post", &admin, &Target::new()));
+    assert!(!p.allows("secretstore_preferred:post", &member, &Target::new()));
+}
+
+#[test]
+fn secure_rbac_rules_reference_existing_rules_and_cover_the_legacy_actions() {
+    let legacy = Policy::legacy();
+    let new = Policy::defaults(Defaults::SecureRbac);
+    fn refs(c: &Check, out: &mut Vec<String>) {
+        match c {
+            Check::Rule(r) => out.push(r.clone()),
+            Check::Not(i) => refs(i, out),
+            Check::And(v) | Check::Or(v) => v.iter().for_each(|i| refs(i, out)),
+            _ => {}
+        }
+    }
+    for (name, rule) in &new.rules {
+        let mut names = Vec::new();
+        refs(rule, &mut names);
+        for n in names {
+            assert!(
+                new.rules.contains_key(&n),
+                "{name} refers to missing rule {n}"
+            );
+        }
+    }
+    // Every action (a name with a colon) has a new default, so no legacy rule leaks through.
+    let replaced: std::collections::HashSet<&str> = defaults::SECURE_RBAC_RULES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    for name in legacy.rule_names().filter(|n| n.contains(':')) {
+        assert!(replaced.contains(name), "{name} has no secure-RBAC default");
     }
 }
