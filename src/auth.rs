@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+pub mod keystone;
+
 use async_trait::async_trait;
 use plugin_api::{
     AuthContext, AuthError, AuthPlugin, Factory, HeaderLookup, PluginContext, PluginDescriptor,

@@ -21,6 +21,8 @@ pub struct ApiError {
     description: String,
     /// Send `description` as a `text/plain` page instead of the JSON shape.
     plain: bool,
+    /// A body of another shape, sent as is with its content type.
+    raw: Option<(&'static str, Vec<u8>)>,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -52,6 +54,7 @@ impl ApiError {
             status,
             description: description.into(),
             plain: false,
+            raw: None,
             headers: Vec::new(),
         }
     }
@@ -75,6 +78,20 @@ impl ApiError {
         ApiError {
             plain: true,
             ..ApiError::new(status, body)
+        }
+    }
+
+    /// An error whose body has a shape of its own (an authentication scheme's 401);
+    /// `description` is what the log says.
+    pub fn raw(
+        status: StatusCode,
+        description: impl Into<String>,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Self {
+        ApiError {
+            raw: Some((content_type, body)),
+            ..ApiError::new(status, description)
         }
     }
 
@@ -209,7 +226,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut res = if self.plain {
+        let mut res = if let Some((content_type, body)) = &self.raw {
+            let mut res = HttpResponse::build(self.status).body(body.clone());
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            res
+        } else if self.plain {
             let mut res = HttpResponse::build(self.status).body(self.description.clone());
             res.headers_mut().insert(
                 CONTENT_TYPE,

@@ -50,4 +50,17 @@ pub trait AuthPlugin: Send + Sync {
     fn challenge(&self) -> Option<String> {
         None
     }
+
+    /// The body of a 401, when the scheme's clients expect their own shape; `None`: the
+    /// service's error JSON with the [`AuthError::Unauthenticated`] message.
+    fn rejection(&self) -> Option<Rejection> {
+        None
+    }
+}
+
+/// A 401 response body of the plugin's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
 }

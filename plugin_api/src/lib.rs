@@ -28,7 +28,7 @@ mod types;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use auth::{AuthContext, AuthError, AuthPlugin, HeaderLookup};
+pub use auth::{AuthContext, AuthError, AuthPlugin, HeaderLookup, Rejection};
 pub use crypto::{CryptoPlugin, Encrypted, KekBinding, ProjectKek, WrappedKek};
 pub use descriptor::{
     AuthFactory, CryptoFactory, Factory, Namespace, PluginContext, PluginDescriptor, PluginStatus,

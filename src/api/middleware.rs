@@ -31,7 +31,10 @@ impl HeaderLookup for Headers<'_> {
 fn auth_error(state: &AppState, err: AuthError) -> ApiError {
     match err {
         AuthError::Unauthenticated(msg) => {
-            let mut e = ApiError::new(StatusCode::UNAUTHORIZED, msg);
+            let mut e = match state.auth.rejection() {
+                Some(r) => ApiError::raw(StatusCode::UNAUTHORIZED, msg, r.content_type, r.body),
+                None => ApiError::new(StatusCode::UNAUTHORIZED, msg),
+            };
             if let Some(challenge) = state
                 .auth
                 .challenge()
@@ -41,7 +44,8 @@ fn auth_error(state: &AppState, err: AuthError) -> ApiError {
             }
             e
         }
-        AuthError::Unavailable(msg) => ApiError::unavailable("Authentication", &msg),
+        // The plugin logged the cause; its message is what the client may know.
+        AuthError::Unavailable(msg) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg),
     }
 }
 
