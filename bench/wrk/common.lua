@@ -44,13 +44,18 @@ function response(status, headers, body)
 end
 
 -- Common headers (added to wrk.headers, which already holds Host); the project comes from
--- the first script argument.
+-- the first script argument, and a Keystone token from BENCH_AUTH_TOKEN when set.
 function bench.base_headers(args)
   local project = args[1]
   if project == nil or project == "" then
     error("usage: wrk ... -s SCRIPT URL -- PROJECT [IDFILE]")
   end
   wrk.headers["X-Project-Id"] = project
+  -- Keystone mode (bench/keystone.sh): a token; the project then comes from the token.
+  local token = os.getenv("BENCH_AUTH_TOKEN")
+  if token ~= nil and token ~= "" then
+    wrk.headers["X-Auth-Token"] = token
+  end
   return wrk.headers
 end
 

@@ -80,7 +80,8 @@ struct KeystoneConfig {
     /// take effect within this time, as with keystonemiddleware's `token_cache_time`).
     #[serde(default = "default_cache_ttl")]
     cache_ttl_seconds: u64,
-    /// PEM file of CA certificates to trust for an `https` Keystone, besides the system's.
+    /// PEM file of CA certificates to trust for an `https` Keystone, besides the built-in
+    /// Mozilla roots.
     #[serde(default)]
     cafile: Option<PathBuf>,
 }
