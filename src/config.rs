@@ -2,7 +2,7 @@
 //! variables `COFFER__SECTION__KEY` (double underscore between levels).
 //!
 //! Sections: `profile`, `[server]`, `[database]`, `[secrets]`, `[plugins]`, `[auth]`,
-//! `[logging]`, `[stores.NAME]` and `[crypto.PLUGIN]`. See README.md for the reference.
+//! `[logging]`, `[stores.NAME]`, `[crypto.PLUGIN]` and `[events.NAME]`. See README.md for the reference.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,6 +32,30 @@ pub struct Settings {
     /// Crypto plugin sections by plugin name (`[crypto.simple_crypto]`).
     #[serde(default)]
     pub crypto: BTreeMap<String, serde_json::Value>,
+    /// Named event plugin instances (`[events.NAME]`).
+    #[serde(default)]
+    pub events: BTreeMap<String, EventSettings>,
+}
+
+/// `[events.NAME]`: one instance of an event plugin.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// The event plugin (`audit_log`, `webhook`, `command`, ...).
+    pub plugin: String,
+    /// The phases delivered: `before`, `success`, `failure` (default: success and failure).
+    #[serde(default = "default_phases")]
+    pub on: Vec<String>,
+    /// The events delivered, by name (`secret.created`, ...; default: all).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// The plugin's own settings.
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
+}
+
+fn default_phases() -> Vec<String> {
+    vec!["success".into(), "failure".into()]
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

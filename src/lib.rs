@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod json;
 pub mod openapi;
 pub mod plugins;
@@ -21,6 +22,9 @@ pub mod service;
 pub mod timefmt;
 
 // The in-tree plugins register themselves with the registry; naming them links them in.
+extern crate audit_log;
+extern crate command;
 extern crate p11_crypto;
 extern crate simple_crypto;
 extern crate store_crypto;
+extern crate webhook;

@@ -1,5 +1,6 @@
 //! Loading plugins named by the configuration: registry lookup, the status policy, and
-//! construction of each configured store (store plugin + optional crypto plugin).
+//! construction of each configured store (store plugin + optional crypto plugin), the
+//! authentication plugin and the event plugin instances.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +14,7 @@ use plugin_api::{
 };
 
 use crate::config::{PluginSettings, Settings, StoreSettings};
+use crate::events::{self, Events};
 
 /// A configured store, built.
 pub struct LoadedStore {
@@ -30,6 +32,8 @@ pub struct Plugins {
     pub default_store: String,
     pub auth: Arc<dyn AuthPlugin>,
     pub auth_plugin: &'static PluginDescriptor,
+    /// The `[events.NAME]` instances.
+    pub events: Arc<Events>,
 }
 
 impl Plugins {
@@ -74,6 +78,9 @@ pub fn resolve(
 /// Every `(namespace, name)` the configuration names.
 pub fn configured(settings: &Settings) -> Vec<(Namespace, String)> {
     let mut out = vec![(Namespace::Auth, settings.auth.mode.clone())];
+    for e in settings.events.values() {
+        out.push((Namespace::Event, e.plugin.clone()));
+    }
     for s in settings.effective_stores().values() {
         out.push((Namespace::Store, s.store_plugin.clone()));
         if let Some(c) = &s.crypto_plugin {
@@ -218,12 +225,42 @@ pub fn load(settings: &Settings) -> anyhow::Result<Plugins> {
         status = %auth_plugin.status,
         "authentication plugin loaded"
     );
+    let events = Arc::new(load_events(settings, data_dir)?);
     Ok(Plugins {
         stores,
         default_store,
         auth,
         auth_plugin,
+        events,
     })
+}
+
+/// Build the `[events.NAME]` instances.
+fn load_events(settings: &Settings, data_dir: &Path) -> anyhow::Result<Events> {
+    let mut instances = Vec::new();
+    let empty = serde_json::Value::Object(Default::default());
+    for (name, cfg) in &settings.events {
+        let d = resolve(Namespace::Event, &cfg.plugin, &settings.plugins)
+            .map_err(|e| anyhow!("events.{name}.plugin: {e}"))?;
+        let Factory::Event(factory) = d.factory else {
+            bail!(
+                "events.{name}.plugin names '{}', which is not an event plugin",
+                cfg.plugin
+            );
+        };
+        let plugin = factory(&PluginContext {
+            instance: name,
+            config: cfg.settings.as_ref().unwrap_or(&empty),
+            data_dir,
+            profile: settings.profile.into(),
+        })
+        .map_err(|e| anyhow!("event plugin '{}' (events.{name}): {e}", cfg.plugin))?;
+        let instance = events::Instance::new(name, cfg, plugin)?;
+        tracing::info!(instance = %name, plugin = d.name, status = %d.status,
+            on = ?cfg.on, "event plugin loaded");
+        instances.push(instance);
+    }
+    Ok(Events::new(instances))
 }
 
 /// One row of `coffer plugins list`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::{AuthPlugin, CryptoPlugin, PluginError, SecretStore};
+use crate::{AuthPlugin, CryptoPlugin, EventPlugin, PluginError, SecretStore};
 
 /// The kind of extension point a plugin fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,6 +105,8 @@ pub type StoreFactory =
 pub type CryptoFactory = fn(&PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError>;
 /// Builds an authentication plugin from its context.
 pub type AuthFactory = fn(&PluginContext<'_>) -> Result<Arc<dyn AuthPlugin>, PluginError>;
+/// Builds an event plugin instance from its context (`instance` is the `[events.NAME]` name).
+pub type EventFactory = fn(&PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError>;
 
 /// The constructor of a plugin, by namespace.
 #[derive(Clone, Copy)]
@@ -113,6 +115,7 @@ pub enum Factory {
     Store(StoreFactory),
     Crypto(CryptoFactory),
     Auth(AuthFactory),
+    Event(EventFactory),
 }
 
 impl Factory {
@@ -121,6 +124,7 @@ impl Factory {
             Factory::Store(_) => Namespace::Store,
             Factory::Crypto(_) => Namespace::Crypto,
             Factory::Auth(_) => Namespace::Auth,
+            Factory::Event(_) => Namespace::Event,
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! * the shared value types ([`SecretType`], [`KeySpec`], [`SecretBytes`], ...);
 //! * the crypto-plugin trait [`CryptoPlugin`] and the secret-store trait [`SecretStore`];
-//! * the authentication trait [`AuthPlugin`];
+//! * the authentication trait [`AuthPlugin`] and the event trait [`EventPlugin`];
 //! * the plugin [`PluginDescriptor`] (namespace, name, version, status, factory) and the
 //!   link-time [`registry`] through which the service finds every plugin, in-tree or not.
 //!
@@ -21,6 +21,7 @@ mod auth;
 mod crypto;
 mod descriptor;
 mod error;
+mod event;
 pub mod registry;
 mod store;
 mod types;
@@ -31,10 +32,11 @@ pub mod testkit;
 pub use auth::{AuthContext, AuthError, AuthPlugin, HeaderLookup, Rejection};
 pub use crypto::{CryptoPlugin, Encrypted, KekBinding, ProjectKek, WrappedKek};
 pub use descriptor::{
-    AuthFactory, CryptoFactory, Factory, Namespace, PluginContext, PluginDescriptor, PluginStatus,
-    Profile, StoreFactory, StoreFactoryInput,
+    AuthFactory, CryptoFactory, EventFactory, Factory, Namespace, PluginContext, PluginDescriptor,
+    PluginStatus, Profile, StoreFactory, StoreFactoryInput,
 };
 pub use error::PluginError;
+pub use event::{format_time, Actor, Event, EventKind, EventPlugin, Phase, Subject};
 pub use store::{
     GeneratedKeyPairMetadata, KekResolver, KeyPairTargets, SecretDto, SecretStore, StoreContext,
     StoreMetadata,

@@ -10,12 +10,13 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, ResponseError};
-use plugin_api::{AuthError, HeaderLookup};
+use plugin_api::{AuthError, EventKind, HeaderLookup, Phase};
 use tracing::Instrument;
 
 use super::context::{requested_microversion, ApiVersion, Caller, MicroversionError};
 use super::AppState;
 use crate::error::ApiError;
+use crate::events::{self, Events};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id");
 const API_VERSION: HeaderName = HeaderName::from_static("openstack-api-version");
@@ -74,6 +75,94 @@ fn is_api(path: &str) -> bool {
     path == "/v1" || path.starts_with("/v1/")
 }
 
+/// A request's events: `before` once authenticated, then `success` / `failure` by status.
+struct Audit {
+    events: Arc<Events>,
+    classified: events::Classified,
+    caller: Arc<plugin_api::AuthContext>,
+    request_id: String,
+    request_line: String,
+}
+
+impl Audit {
+    fn event(&self, kind: EventKind, phase: Phase, status: Option<u16>) -> plugin_api::Event {
+        events::request_event(
+            kind,
+            phase,
+            &self.request_id,
+            Some(&self.caller),
+            self.classified.subject.clone(),
+            self.request_line.clone(),
+            status,
+        )
+    }
+
+    /// Fail-closed instances must be ready; `before` events are delivered.
+    async fn before(&self) -> Result<(), ApiError> {
+        let Some(kind) = self.classified.kind else {
+            return Ok(());
+        };
+        if !self.events.interested(kind) {
+            return Ok(());
+        }
+        let ev = self.event(kind, Phase::Before, None);
+        let events = self.events.clone();
+        match web::block(move || events.before(&ev)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refused)) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "The request cannot be audited right now (event instance '{}'); retry \
+                     later.",
+                    refused.instance
+                ),
+            )),
+            Err(e) => Err(ApiError::failure("Audit", &e)),
+        }
+    }
+
+    /// `success` or `failure` of the action, and `auth.denied` for a 401/403.
+    async fn after(mut self, status: StatusCode, location: Option<String>) {
+        let code = status.as_u16();
+        let phase = if status.is_success() {
+            Phase::Success
+        } else {
+            Phase::Failure
+        };
+        if self.classified.subject.id.is_none() && phase == Phase::Success {
+            // A create: the new entity's id is the last segment of its Location.
+            self.classified.subject.id = location
+                .as_deref()
+                .and_then(|l| l.rsplit('/').next())
+                .map(str::to_owned);
+        }
+        let mut out = Vec::new();
+        if let Some(kind) = self.classified.kind {
+            if self.events.wants(kind, phase) {
+                out.push(self.event(kind, phase, Some(code)));
+            }
+        }
+        if (code == 401 || code == 403) && self.events.wants(EventKind::AuthDenied, Phase::Failure)
+        {
+            let mut ev = self.event(EventKind::AuthDenied, Phase::Failure, Some(code));
+            if let Some(kind) = self.classified.kind {
+                ev.details.insert("action".into(), kind.as_str().into());
+            }
+            out.push(ev);
+        }
+        for ev in out {
+            emit(self.events.clone(), ev).await;
+        }
+    }
+}
+
+/// Deliver one event on the blocking pool.
+async fn emit(events: Arc<Events>, ev: plugin_api::Event) {
+    if let Err(e) = web::block(move || events.emit(&ev)).await {
+        tracing::error!(error = %e, "event delivery failed");
+    }
+}
+
 /// The pipeline (wrap it with `actix_web::middleware::from_fn`).
 pub async fn pipeline(
     req: ServiceRequest,
@@ -95,6 +184,8 @@ pub async fn pipeline(
         };
 
         let path = req.path().to_owned();
+        // Events of this request: its classification, the caller, and the instances.
+        let mut audit: Option<Audit> = None;
         if is_api(&path) {
             let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
                 return finish_error(
@@ -102,11 +193,56 @@ pub async fn pipeline(
                     ApiError::failure("Request", &"application state missing"),
                 );
             };
+            let events = state.services.plugins.events.clone();
+            let classified = (!events.is_empty()).then(|| {
+                let accept = req
+                    .headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                events::classify(req.method().as_str(), &path, accept)
+            });
+            let request_line = format!("{} {}", req.method(), path);
             match state.auth.authenticate(&Headers(req.headers())).await {
                 Ok(ctx) => {
-                    req.extensions_mut().insert(Caller(Arc::new(ctx)));
+                    let ctx = Arc::new(ctx);
+                    req.extensions_mut().insert(Caller(ctx.clone()));
+                    if let Some(classified) = classified {
+                        let a = Audit {
+                            events,
+                            classified,
+                            caller: ctx,
+                            request_id: request_id.clone(),
+                            request_line,
+                        };
+                        if let Err(refused) = a.before().await {
+                            return finish_error(req, refused);
+                        }
+                        audit = Some(a);
+                    }
                 }
-                Err(e) => return finish_error(req, auth_error(&state, e)),
+                Err(e) => {
+                    let err = auth_error(&state, e);
+                    if let Some(classified) = classified {
+                        if err.status() == StatusCode::UNAUTHORIZED
+                            && events.wants(EventKind::AuthDenied, Phase::Failure)
+                        {
+                            let mut ev = events::request_event(
+                                EventKind::AuthDenied,
+                                Phase::Failure,
+                                &request_id,
+                                None,
+                                classified.subject,
+                                request_line,
+                                Some(401),
+                            );
+                            if let Some(k) = classified.kind {
+                                ev.details.insert("action".into(), k.as_str().into());
+                            }
+                            emit(events, ev).await;
+                        }
+                    }
+                    return finish_error(req, err);
+                }
             }
         }
 
@@ -137,6 +273,14 @@ pub async fn pipeline(
         // Handler and extractor errors arrive here as responses; only failures of the
         // framework itself are `Err` (and get actix's own response).
         let mut res = next.call(req).await?.map_into_left_body();
+        if let Some(a) = audit {
+            let location = res
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            a.after(res.status(), location).await;
+        }
         let headers = res.headers_mut();
         if let Some(v) = version {
             if let Ok(value) = HeaderValue::from_str(&format!("key-manager {v}")) {

@@ -477,7 +477,10 @@ impl Services {
             .generate(order)
             .and_then(|g| self.finish(order, owner, g));
         match outcome {
-            Ok(()) => tracing::info!(order = id, "order completed"),
+            Ok(()) => {
+                tracing::info!(order = id, "order completed");
+                self.order_event(order, plugin_api::EventKind::OrderCompleted, None);
+            }
             Err(GenerationError::Retry(why)) if order.attempts < settings.max_attempts => {
                 // Leave it PENDING; the lease expires and a poller retries it.
                 tracing::warn!(order = id, attempt = order.attempts, error = %why, "order will be retried");
@@ -500,7 +503,54 @@ impl Services {
         self.orders.finished(id);
     }
 
+    /// Tell the event instances how an order ended.
+    fn order_event(
+        &self,
+        order: &OrderRow,
+        kind: plugin_api::EventKind,
+        failure: Option<(i32, &str)>,
+    ) {
+        let events = &self.plugins.events;
+        let phase = if failure.is_some() {
+            plugin_api::Phase::Failure
+        } else {
+            plugin_api::Phase::Success
+        };
+        if !events.wants(kind, phase) {
+            return;
+        }
+        let mut details = std::collections::BTreeMap::new();
+        details.insert("order_type".to_owned(), order.order_type.clone());
+        if let Some((code, reason)) = failure {
+            details.insert("error_status_code".to_owned(), code.to_string());
+            details.insert("error_reason".to_owned(), reason.to_owned());
+        }
+        events.emit(&plugin_api::Event {
+            kind,
+            phase,
+            time: std::time::SystemTime::now(),
+            request_id: None,
+            actor: plugin_api::Actor {
+                project_id: Some(order.project_id.clone()),
+                user_id: order.creator_id.clone(),
+                roles: Vec::new(),
+            },
+            subject: plugin_api::Subject {
+                kind: "order".to_owned(),
+                id: Some(order.id.clone()),
+            },
+            request: None,
+            status: None,
+            details,
+        });
+    }
+
     fn fail_order(&self, order: &OrderRow, owner: &str, code: i32, reason: &str) {
+        self.order_event(
+            order,
+            plugin_api::EventKind::OrderFailed,
+            Some((code, reason)),
+        );
         let (id, owner, reason) = (order.id.clone(), owner.to_owned(), reason.to_owned());
         let r = self
             .db

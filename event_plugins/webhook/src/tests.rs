@@ -1,0 +1,194 @@
+//! Deliveries to a receiver on a loopback port that answers as each test wants.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+use plugin_api::{Actor, EventKind, Phase, Profile, Subject};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+
+fn event(id: &str) -> Event {
+    Event {
+        kind: EventKind::SecretDeleted,
+        phase: Phase::Success,
+        time: SystemTime::now(),
+        request_id: Some("req-9".into()),
+        actor: Actor {
+            project_id: Some("p".into()),
+            ..Actor::default()
+        },
+        subject: Subject {
+            kind: "secret".into(),
+            id: Some(id.into()),
+        },
+        request: None,
+        status: Some(204),
+        details: BTreeMap::new(),
+    }
+}
+
+/// What the receiver got (headers lower-cased, body) and the statuses it will answer.
+#[derive(Default)]
+struct Receiver {
+    got: Mutex<Vec<(String, serde_json::Value)>>,
+    answers: Mutex<VecDeque<u16>>,
+    hang: std::sync::atomic::AtomicBool,
+}
+
+/// A minimal HTTP/1.1 receiver on its own thread; returns its URL.
+fn receiver(state: Arc<Receiver>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let state = state.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let mut buf = Vec::new();
+                        let mut chunk = [0u8; 4096];
+                        let (head, body_start) = loop {
+                            let n = match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            buf.extend_from_slice(&chunk[..n]);
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break (String::from_utf8_lossy(&buf[..i]).to_lowercase(), i + 4);
+                            }
+                        };
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map(|v| v.trim().parse().unwrap())
+                            .unwrap_or(0);
+                        while buf.len() < body_start + len {
+                            let n = sock.read(&mut chunk).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                        }
+                        if state.hang.load(std::sync::atomic::Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            return;
+                        }
+                        let body: serde_json::Value =
+                            serde_json::from_slice(&buf[body_start..body_start + len]).unwrap();
+                        let status = state.answers.lock().unwrap().pop_front().unwrap_or(200);
+                        if status == 200 {
+                            state.got.lock().unwrap().push((head.clone(), body));
+                        }
+                        let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+                        if sock.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    format!("http://{addr}/hook")
+}
+
+fn build_with(settings: serde_json::Value) -> Result<Arc<dyn EventPlugin>, PluginError> {
+    let dir = std::env::temp_dir();
+    build(&PluginContext {
+        instance: "hook",
+        config: &settings,
+        data_dir: &dir,
+        profile: Profile::Dev,
+    })
+}
+
+fn wait_for(state: &Receiver, n: usize) -> Vec<(String, serde_json::Value)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = state.got.lock().unwrap().clone();
+        if got.len() >= n || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn events_arrive_in_order_as_json_with_headers_and_failures_are_retried() {
+    let state = Arc::new(Receiver::default());
+    state.answers.lock().unwrap().extend([500, 503]);
+    let url = receiver(state.clone());
+    let hook = build_with(serde_json::json!({
+        "url": url, "backoff_ms": 10, "headers": {"Authorization": "Bearer t"},
+    }))
+    .unwrap();
+    for i in 0..5 {
+        hook.handle(&event(&format!("s{i}"))).unwrap();
+    }
+    let got = wait_for(&state, 5);
+    let ids: Vec<_> = got
+        .iter()
+        .map(|(_, b)| b["subject"]["id"].clone())
+        .collect();
+    assert_eq!(ids, ["s0", "s1", "s2", "s3", "s4"]);
+    let (head, body) = &got[0];
+    assert!(head.starts_with("post /hook "), "{head}");
+    assert!(head.contains("content-type: application/json"));
+    assert!(head.contains("x-coffer-event: secret.deleted"));
+    assert!(head.contains("authorization: bearer t"));
+    assert_eq!(body["kind"], "secret.deleted");
+    assert_eq!(body["request_id"], "req-9");
+}
+
+#[test]
+fn a_refusal_is_not_retried() {
+    let state = Arc::new(Receiver::default());
+    state.answers.lock().unwrap().extend([400]);
+    let url = receiver(state.clone());
+    let hook = build_with(serde_json::json!({"url": url, "backoff_ms": 10})).unwrap();
+    hook.handle(&event("refused")).unwrap();
+    hook.handle(&event("next")).unwrap();
+    let got = wait_for(&state, 1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1["subject"]["id"], "next");
+}
+
+#[test]
+fn a_slow_receiver_fills_the_bounded_queue_without_blocking_callers() {
+    let state = Arc::new(Receiver::default());
+    state.hang.store(true, std::sync::atomic::Ordering::SeqCst);
+    let url = receiver(state.clone());
+    let hook = build_with(serde_json::json!({
+        "url": url, "queue_size": 3, "timeout_ms": 5000, "max_attempts": 1,
+    }))
+    .unwrap();
+    let started = Instant::now();
+    let results: Vec<bool> = (0..10)
+        .map(|i| hook.handle(&event(&i.to_string())).is_ok())
+        .collect();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // One in flight, three queued, the rest dropped.
+    assert!(results.iter().filter(|ok| **ok).count() <= 4, "{results:?}");
+    assert!(matches!(
+        hook.handle(&event("x")),
+        Err(PluginError::Unavailable(m)) if m.contains("queue full")
+    ));
+}
+
+#[test]
+fn settings_are_checked() {
+    assert!(build_with(serde_json::json!({})).is_err());
+    assert!(build_with(serde_json::json!({"url": "ftp://x"})).is_err());
+    assert!(build_with(serde_json::json!({"url": "http://x", "queue_size": 0})).is_err());
+    assert!(
+        build_with(serde_json::json!({"url": "http://x", "headers": {"bad header": "v"}})).is_err()
+    );
+}
