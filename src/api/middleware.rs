@@ -201,7 +201,10 @@ pub async fn pipeline(
                     .and_then(|v| v.to_str().ok());
                 events::classify(req.method().as_str(), &path, accept)
             });
-            let request_line = format!("{} {}", req.method(), path);
+            let request_line = match classified {
+                Some(_) => format!("{} {}", req.method(), path),
+                None => String::new(),
+            };
             match state.auth.authenticate(&Headers(req.headers())).await {
                 Ok(ctx) => {
                     let ctx = Arc::new(ctx);
