@@ -21,6 +21,7 @@ pub mod service;
 pub mod timefmt;
 
 // The in-tree plugins register themselves with the registry; naming them links them in.
+extern crate external_store;
 extern crate p11_crypto;
 extern crate simple_crypto;
 extern crate store_crypto;

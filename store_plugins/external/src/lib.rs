@@ -72,12 +72,20 @@ fn build(
     )?))
 }
 
-/// The executable a store section names (for `coffer plugins list`), if it is readable.
+/// The command line a store section names (for `coffer plugins list`), if it is readable.
 pub fn command_of(section: &serde_json::Value) -> Option<String> {
-    section
-        .get("command")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
+    let mut line = section.get("command")?.as_str()?.to_owned();
+    for arg in section
+        .get("args")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+    {
+        line.push(' ');
+        line.push_str(arg);
+    }
+    Some(line)
 }
 
 /// The store: a supervised child process.
