@@ -225,10 +225,14 @@ impl Supervisor {
     /// Record that the current child died; decide when the next start may happen.
     fn note_death(inner: &Inner, st: &mut State, dead: Option<Arc<Conn>>, why: &str) {
         let Some(dead) = dead else { return };
-        let status = dead
-            .exit_status()
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default();
+        // Its output just ended: give the process a moment to finish exiting, for the log.
+        let mut status = dead.exit_status();
+        let until = Instant::now() + Duration::from_millis(50);
+        while status.is_none() && Instant::now() < until {
+            thread::sleep(Duration::from_millis(5));
+            status = dead.exit_status();
+        }
+        let status = status.map(|s| format!(" ({s})")).unwrap_or_default();
         if dead.served() {
             st.failures = 0;
             st.not_before = None;
@@ -240,8 +244,7 @@ impl Supervisor {
         tracing::warn!(
             store = %inner.launch.instance,
             pid = dead.pid,
-            reason = %why,
-            status = %status,
+            reason = %format!("{why}{status}"),
             consecutive_failures = st.failures,
             "external store plugin process is gone; it restarts on the next call"
         );
