@@ -96,13 +96,14 @@ pub struct ExternalStore {
 impl ExternalStore {
     /// Start the plugin process and run the handshake.
     ///
-    /// Errors: `Config` naming the command, with the child's last stderr lines, when it cannot
-    /// be started or fails the handshake.
+    /// Errors: `Config` for invalid settings, and naming the command, with the child's last
+    /// stderr lines, when it cannot be started or fails the handshake.
     pub fn start(
         instance: &str,
         settings: ExternalSettings,
         data_dir: &std::path::Path,
     ) -> Result<Self, PluginError> {
+        settings.check(instance)?;
         let launch = Launch {
             instance: instance.to_owned(),
             settings,

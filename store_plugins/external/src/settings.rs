@@ -76,7 +76,8 @@ impl ExternalSettings {
         Ok(s)
     }
 
-    fn check(&self, instance: &str) -> Result<(), PluginError> {
+    /// Check values a section can get wrong (the factory and `ExternalStore::start` call it).
+    pub fn check(&self, instance: &str) -> Result<(), PluginError> {
         let bad = |what: &str| {
             Err(PluginError::Config(format!(
                 "store '{instance}' (external): {what}"

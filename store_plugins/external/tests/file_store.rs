@@ -186,7 +186,6 @@ fn without_openssl_there_is_no_rsa_generation() {
 fn thirty_two_concurrent_calls() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(file_store(dir.path(), json!({})));
-    let started = Instant::now();
     let handles: Vec<_> = (0..32)
         .map(|i| {
             let store = store.clone();
@@ -210,7 +209,6 @@ fn thirty_two_concurrent_calls() {
     for h in handles {
         h.join().unwrap();
     }
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 /// What a writer thread saw: acknowledged secrets, and every failure with its duration.

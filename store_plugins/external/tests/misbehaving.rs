@@ -26,7 +26,8 @@ fn key(k: &str) -> StoreMetadata {
     StoreMetadata::from([("key".to_owned(), k.to_owned())])
 }
 
-const MARGIN: Duration = Duration::from_millis(700);
+/// How much later than its time-out a call may return (a loaded test machine).
+const MARGIN: Duration = Duration::from_millis(1000);
 
 #[test]
 fn a_hung_child_times_out_is_killed_and_replaced() {
@@ -120,7 +121,8 @@ fn calls_in_flight_fail_at_once_when_the_child_is_killed() {
             })
         })
         .collect();
-    thread::sleep(Duration::from_millis(300));
+    // Let the four calls reach the child (it ignores them), then kill it.
+    thread::sleep(Duration::from_millis(1000));
     kill9(pid);
     for w in waiting {
         let (r, took) = w.join().unwrap();
@@ -139,25 +141,22 @@ fn calls_in_flight_fail_at_once_when_the_child_is_killed() {
 fn a_crash_fails_the_call_promptly_and_restarts_with_backoff() {
     let store = misbehaving(
         &["--crash-on", "store_secret"],
-        json!({"call_timeout_ms": 200, "restart_backoff_ms": 600, "restart_backoff_max_ms": 600}),
+        json!({"call_timeout_ms": 1000, "restart_backoff_ms": 2000,
+               "restart_backoff_max_ms": 2000}),
     )
     .unwrap();
     let keks = MemoryKeks::new("project-a");
-    let t = Instant::now();
+    // The call in flight fails because the child died, not by timing out.
     let err = store.store_secret(ctx(&keks, "s"), &dto(b"x")).unwrap_err();
-    assert!(
-        t.elapsed() < Duration::from_millis(200),
-        "{:?}",
-        t.elapsed()
-    );
     assert!(matches!(err, PluginError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("in flight"), "{err}");
 
-    // The child died without serving a call: the next start waits for the backoff (600 ms),
-    // longer than a call may wait (200 ms), so calls fail fast meanwhile.
+    // The child died without serving a call: the next start waits for the backoff (2 s),
+    // longer than a call may wait (1 s), so calls fail at once meanwhile.
     let t = Instant::now();
     let err = store.delete_secret(ctx(&keks, "s"), &key("s")).unwrap_err();
     assert!(
-        t.elapsed() < Duration::from_millis(150),
+        t.elapsed() < Duration::from_millis(500),
         "{:?}",
         t.elapsed()
     );
@@ -168,7 +167,8 @@ fn a_crash_fails_the_call_promptly_and_restarts_with_backoff() {
         "{msg}"
     );
 
-    thread::sleep(Duration::from_millis(650));
+    // After the backoff, a call restarts it.
+    thread::sleep(Duration::from_millis(2100));
     store.delete_secret(ctx(&keks, "s"), &key("s")).unwrap();
     assert!(store.child_pid().is_some());
 }
