@@ -100,13 +100,18 @@ def test_list(api, stores):
 
 def expected_stores():
     """The configuration the instance promises: ``COFFER_STORES``, a comma list of
-    ``name=crypto_plugin``, the global default marked with a trailing ``*``."""
+    ``name=crypto_plugin`` (a ``store_crypto`` store) or
+    ``name=store_plugin/crypto_plugin`` (``-`` for no crypto plugin), the global
+    default marked with a trailing ``*``."""
     layout = os.environ.get("COFFER_STORES",
                             "software=simple_crypto*,software-b=simple_crypto")
     out = {}
     for item in layout.split(","):
-        name, crypto = item.split("=")
-        out[name] = (crypto.rstrip("*"), crypto.endswith("*"))
+        name, plugins = item.split("=")
+        default = plugins.endswith("*")
+        store_plugin, _, crypto = plugins.rstrip("*").rpartition("/")
+        out[name] = (store_plugin or "store_crypto",
+                     None if crypto == "-" else crypto, default)
     return out
 
 
@@ -115,11 +120,11 @@ def test_coffer_store_configuration(stores):
     by_name = {s["name"]: s for s in stores}
     expected = expected_stores()
     assert sorted(by_name) == sorted(expected)
-    for name, (crypto, default) in expected.items():
+    for name, (store_plugin, crypto, default) in expected.items():
         store = by_name[name]
         assert store["global_default"] is default
         assert (store["secret_store_plugin"], store["crypto_plugin"]) == (
-            "store_crypto", crypto)
+            store_plugin, crypto)
 
 
 def test_get_one_store(api, stores):

@@ -24,6 +24,7 @@ pub mod timefmt;
 // The in-tree plugins register themselves with the registry; naming them links them in.
 extern crate audit_log;
 extern crate command;
+extern crate external_store;
 extern crate p11_crypto;
 extern crate simple_crypto;
 extern crate store_crypto;

@@ -271,8 +271,32 @@ pub struct PluginRow {
     pub version: &'static str,
     pub status: PluginStatus,
     pub crate_name: &'static str,
+    /// Where the plugin's code runs from: `built-in` (a crate linked into this binary) or
+    /// `executable STORE: COMMAND, ...` (the `external` store's child process, per store).
+    pub source: String,
     /// `loaded`, `not configured`, or why it is refused.
     pub state: String,
+}
+
+/// The `source` of a plugin row: the external store runs the executables its stores name.
+fn source(d: &PluginDescriptor, settings: &Settings) -> String {
+    if d.namespace() != Namespace::Store || d.name != external_store::NAME {
+        return "built-in".to_owned();
+    }
+    let commands: Vec<String> = settings
+        .effective_stores()
+        .iter()
+        .filter(|(_, s)| s.store_plugin == d.name)
+        .filter_map(|(name, s)| {
+            let command = s.store.as_ref().and_then(external_store::command_of)?;
+            Some(format!("{name}: {command}"))
+        })
+        .collect();
+    if commands.is_empty() {
+        "executable (none configured)".to_owned()
+    } else {
+        format!("executable {}", commands.join(", "))
+    }
 }
 
 /// Every registered plugin and whether this configuration loads it (nothing is built).
@@ -295,6 +319,7 @@ pub fn list(settings: &Settings) -> Vec<PluginRow> {
                 version: d.version,
                 status: d.status,
                 crate_name: d.crate_name,
+                source: source(d, settings),
                 state,
             }
         })
@@ -303,18 +328,25 @@ pub fn list(settings: &Settings) -> Vec<PluginRow> {
 
 /// `coffer plugins list` as a table.
 pub fn format_table(rows: &[PluginRow]) -> String {
+    let w = rows
+        .iter()
+        .map(|r| r.source.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     let mut out = format!(
-        "{:<10} {:<16} {:<10} {:<13} {:<16} {}\n",
-        "NAMESPACE", "NAME", "VERSION", "STATUS", "CRATE", "STATE"
+        "{:<10} {:<16} {:<10} {:<13} {:<16} {:<w$} {}\n",
+        "NAMESPACE", "NAME", "VERSION", "STATUS", "CRATE", "SOURCE", "STATE"
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<10} {:<16} {:<10} {:<13} {:<16} {}\n",
+            "{:<10} {:<16} {:<10} {:<13} {:<16} {:<w$} {}\n",
             r.namespace.as_str(),
             r.name,
             r.version,
             r.status.as_str(),
             r.crate_name,
+            r.source,
             r.state
         ));
     }
