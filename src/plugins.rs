@@ -279,7 +279,22 @@ pub struct PluginRow {
 }
 
 /// The `source` of a plugin row: the external store runs the executables its stores name.
+/// The crates of this repository that register plugins; any other crate is a linked one.
+const IN_TREE_CRATES: &[&str] = &[
+    "coffer",
+    "store_crypto",
+    "simple_crypto",
+    "p11_crypto",
+    "external_store",
+    "audit_log",
+    "webhook",
+    "command",
+];
+
 fn source(d: &PluginDescriptor, settings: &Settings) -> String {
+    if !IN_TREE_CRATES.contains(&d.crate_name) {
+        return format!("linked crate {}", d.crate_name);
+    }
     if d.namespace() != Namespace::Store || d.name != external_store::NAME {
         return "built-in".to_owned();
     }
