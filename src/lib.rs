@@ -6,7 +6,6 @@
 
 pub mod admin;
 pub mod api;
-pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -25,7 +24,9 @@ pub mod timefmt;
 extern crate audit_log;
 extern crate command;
 extern crate external_store;
+extern crate keystone;
 extern crate p11_crypto;
 extern crate simple_crypto;
 extern crate store_crypto;
+extern crate trusted_headers;
 extern crate webhook;

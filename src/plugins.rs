@@ -286,6 +286,8 @@ const IN_TREE_CRATES: &[&str] = &[
     "simple_crypto",
     "p11_crypto",
     "external_store",
+    "trusted_headers",
+    "keystone",
     "audit_log",
     "webhook",
     "command",

@@ -523,14 +523,13 @@ impl AuthPlugin for Keystone {
     }
 
     fn rejection(&self) -> Option<Rejection> {
-        let body = json!({"error": {
-            "code": 401,
-            "title": "Unauthorized",
-            "message": UNAUTHENTICATED,
-        }});
+        // Byte for byte what keystonemiddleware sends (Python's json.dumps separators).
         Some(Rejection {
             content_type: "application/json; charset=UTF-8",
-            body: crate::json::to_py_json(&body),
+            body: format!(
+                "{{\"error\": {{\"code\": 401, \"title\": \"Unauthorized\", \"message\": \"{UNAUTHENTICATED}\"}}}}"
+            )
+            .into_bytes(),
         })
     }
 }

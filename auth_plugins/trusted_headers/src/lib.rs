@@ -1,13 +1,9 @@
-//! Authentication plugins that ship with the service.
-//!
 //! `trusted_headers`: Barbican's unauthenticated-context mode. The caller states its identity
 //! in `X-Project-Id` (required), `X-Roles` (comma list; `admin` when absent) and `X-User-Id`.
 //! It trusts the caller completely, so the server refuses to start with it on a non-loopback
 //! address unless `auth.trust_headers_on_public_bind = true`.
 
 use std::sync::Arc;
-
-pub mod keystone;
 
 use async_trait::async_trait;
 use plugin_api::{
