@@ -108,7 +108,11 @@ pub enum DbCommand {
 #[derive(Subcommand, Debug)]
 pub enum PluginsCommand {
     /// Every linked plugin: namespace, name, version, status, and whether the configuration loads it.
-    List,
+    List {
+        /// One JSON object per line instead of the table (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn init_logging(settings: &Settings) {
@@ -228,10 +232,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugins {
-            command: PluginsCommand::List,
+            command: PluginsCommand::List { json },
         } => {
             plugin_api::registry::check()?;
-            print!("{}", plugins::format_table(&plugins::list(&load()?)));
+            let rows = plugins::list(&load()?);
+            let text = if json {
+                rows.iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "namespace": r.namespace.as_str(),
+                            "name": r.name,
+                            "version": r.version,
+                            "status": r.status.as_str(),
+                            "crate": r.crate_name,
+                            "source": r.source,
+                            "state": r.state,
+                        })
+                        .to_string()
+                            + "\n"
+                    })
+                    .collect()
+            } else {
+                plugins::format_table(&rows)
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             Ok(())
         }
     }
