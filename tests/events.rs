@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use coffer::config::EventSettings;
 use common::{settings_in, TestServer};
 use serde_json::{json, Value};
@@ -51,18 +51,11 @@ async fn receive(got: Received, body: web::Json<Value>) -> HttpResponse {
 }
 
 fn receiver(got: Received) -> String {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(got.clone())
-            .route("/hook", web::post().to(receive))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind("127.0.0.1:0")
-    .expect("bind");
-    let addr = server.addrs()[0];
-    actix_web::rt::spawn(server.run());
-    format!("http://{addr}/hook")
+    let base = common::spawn_loopback(move |cfg| {
+        cfg.app_data(got.clone())
+            .route("/hook", web::post().to(receive));
+    });
+    format!("{base}/hook")
 }
 
 #[actix_web::test]

@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use common::{settings_in, TestServer};
 use serde_json::json;
 
@@ -55,19 +55,11 @@ async fn check(fake: web::Data<Fake>, req: HttpRequest) -> HttpResponse {
 }
 
 fn start_fake(fake: web::Data<Fake>) -> String {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(fake.clone())
+    common::spawn_loopback(move |cfg| {
+        cfg.app_data(fake.clone())
             .route("/v3/auth/tokens", web::post().to(issue))
-            .route("/v3/auth/tokens", web::get().to(check))
+            .route("/v3/auth/tokens", web::get().to(check));
     })
-    .workers(1)
-    .disable_signals()
-    .bind("127.0.0.1:0")
-    .expect("bind");
-    let addr = server.addrs()[0];
-    actix_web::rt::spawn(server.run());
-    format!("http://{addr}")
 }
 
 async fn server(dir: &std::path::Path, keystone: &str) -> TestServer {

@@ -180,17 +180,19 @@ fn a_policy_file_overrides_rules() {
     assert!(Policy::load(Defaults::Legacy, Some(&dir.path().join("missing.yaml"))).is_err());
 }
 
+/// The rules a check refers to (`rule:NAME`).
+fn refs(c: &Check, out: &mut Vec<String>) {
+    match c {
+        Check::Rule(r) => out.push(r.clone()),
+        Check::Not(i) => refs(i, out),
+        Check::And(v) | Check::Or(v) => v.iter().for_each(|i| refs(i, out)),
+        _ => {}
+    }
+}
+
 #[test]
 fn every_builtin_rule_parses_and_references_existing_rules() {
     let p = Policy::legacy();
-    fn refs(c: &Check, out: &mut Vec<String>) {
-        match c {
-            Check::Rule(r) => out.push(r.clone()),
-            Check::Not(i) => refs(i, out),
-            Check::And(v) | Check::Or(v) => v.iter().for_each(|i| refs(i, out)),
-            _ => {}
-        }
-    }
     for (name, rule) in &p.rules {
         let mut names = Vec::new();
         refs(rule, &mut names);
@@ -336,14 +338,6 @@ fn secure_rbac_containers_orders_quotas_stores() {
 fn secure_rbac_rules_reference_existing_rules_and_cover_the_legacy_actions() {
     let legacy = Policy::legacy();
     let new = Policy::defaults(Defaults::SecureRbac);
-    fn refs(c: &Check, out: &mut Vec<String>) {
-        match c {
-            Check::Rule(r) => out.push(r.clone()),
-            Check::Not(i) => refs(i, out),
-            Check::And(v) | Check::Or(v) => v.iter().for_each(|i| refs(i, out)),
-            _ => {}
-        }
-    }
     for (name, rule) in &new.rules {
         let mut names = Vec::new();
         refs(rule, &mut names);

@@ -375,3 +375,20 @@ pub async fn read(client: &reqwest::Client, base: &str, project: &str, id: &str)
         .expect("request");
     (res.status().as_u16(), res.text().await.unwrap_or_default())
 }
+
+/// Serve `routes` on a loopback port (a stand-in for Keystone, a webhook receiver ...) inside
+/// the current actix runtime; returns `http://127.0.0.1:PORT`.
+pub fn spawn_loopback<F>(routes: F) -> String
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+{
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(routes.clone()))
+            .workers(1)
+            .disable_signals()
+            .bind("127.0.0.1:0")
+            .expect("bind a loopback port");
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    format!("http://{addr}")
+}
