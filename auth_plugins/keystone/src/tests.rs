@@ -25,6 +25,14 @@ struct Fake {
     hang: AtomicBool,
     /// Answer 500 to everything.
     broken: AtomicBool,
+    /// Issue service tokens that are already past their `expires_at`.
+    service_expired: AtomicBool,
+    /// Answer 401 to every validation, whatever the service token.
+    reject_service: AtomicBool,
+    /// How to botch the answer to a service login ("no-header", "bad-json", "bad-expiry").
+    issue_fault: Mutex<Option<&'static str>>,
+    /// Validation answers given as they are (status, body) for these subject tokens.
+    raw: Mutex<HashMap<String, (u16, &'static str)>>,
 }
 
 impl Fake {
@@ -78,12 +86,27 @@ async fn issue(fake: web::Data<Fake>, body: web::Json<serde_json::Value>) -> Htt
     fake.service_logins.fetch_add(1, Ordering::SeqCst);
     let token = format!("svc-{}", fake.issued.fetch_add(1, Ordering::SeqCst));
     *fake.service_token.lock().unwrap() = token.clone();
-    HttpResponse::Created()
-        .insert_header(("X-Subject-Token", token))
-        .json(
-            serde_json::json!({"token": {"expires_at": expiry(3600), "roles": [{"name": "service"}],
-            "project": {"id": "svc-project"}, "user": {"id": "coffer-id"}}}),
-        )
+    let ttl = if fake.service_expired.load(Ordering::SeqCst) {
+        -1
+    } else {
+        3600
+    };
+    let fault = *fake.issue_fault.lock().unwrap();
+    let expires_at = match fault {
+        Some("bad-expiry") => "next tuesday".to_owned(),
+        _ => expiry(ttl),
+    };
+    let mut resp = HttpResponse::Created();
+    if fault != Some("no-header") {
+        resp.insert_header(("X-Subject-Token", token));
+    }
+    if fault == Some("bad-json") {
+        return resp.content_type("application/json").body("{\"token\": ");
+    }
+    resp.json(
+        serde_json::json!({"token": {"expires_at": expires_at, "roles": [{"name": "service"}],
+        "project": {"id": "svc-project"}, "user": {"id": "coffer-id"}}}),
+    )
 }
 
 async fn check(fake: web::Data<Fake>, req: HttpRequest) -> HttpResponse {
@@ -99,8 +122,15 @@ async fn check(fake: web::Data<Fake>, req: HttpRequest) -> HttpResponse {
             .to_owned()
     };
     assert_eq!(req.query_string(), "nocatalog");
-    if header("x-auth-token") != *fake.service_token.lock().unwrap() {
+    if fake.reject_service.load(Ordering::SeqCst)
+        || header("x-auth-token") != *fake.service_token.lock().unwrap()
+    {
         return HttpResponse::Unauthorized().finish();
+    }
+    if let Some((status, body)) = fake.raw.lock().unwrap().get(&header("x-subject-token")) {
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(*status).unwrap())
+            .content_type("application/json")
+            .body(*body);
     }
     let Some((project, roles, user, expires_at)) = fake
         .tokens
@@ -140,12 +170,16 @@ fn start(fake: web::Data<Fake>) -> String {
 }
 
 fn plugin(url: &str, ttl: u64) -> Keystone {
+    plugin_with_timeout(url, ttl, 300)
+}
+
+fn plugin_with_timeout(url: &str, ttl: u64, timeout_ms: u64) -> Keystone {
     Keystone::new(
         serde_json::from_value(serde_json::json!({
             "auth_url": format!("{url}/v3/"),
             "username": "coffer",
             "password": "s3cret",
-            "timeout_ms": 300,
+            "timeout_ms": timeout_ms,
             "cache_ttl_seconds": ttl,
             "cache_size": 100,
         }))
@@ -371,4 +405,254 @@ fn the_401_body_is_keystonemiddlewares() {
         "{\"error\": {\"code\": 401, \"title\": \"Unauthorized\", \"message\": \
          \"The request you have made requires authentication.\"}}"
     );
+}
+
+#[actix_web::test]
+async fn keystones_other_answers_to_a_validation() {
+    let fake = web::Data::new(Fake::default());
+    {
+        let mut raw = fake.raw.lock().unwrap();
+        raw.insert("malformed".into(), (400, "{}"));
+        raw.insert("forbidden".into(), (403, "{}"));
+        raw.insert("teapot".into(), (418, "{}"));
+        raw.insert("garbled".into(), (200, "{\"token\": [1, 2"));
+        raw.insert(
+            "no-expiry".into(),
+            (200, "{\"token\": {\"project\": {\"id\": \"p\"}}}"),
+        );
+        raw.insert(
+            "odd-expiry".into(),
+            (
+                200,
+                "{\"token\": {\"expires_at\": \"soon\", \"project\": {\"id\": \"p\"}}}",
+            ),
+        );
+    }
+    let ks = plugin(&start(fake.clone()), 60);
+    // A 400 is the client's token: refused, and remembered as refused.
+    assert!(is_401(ks.authenticate(&token("malformed")).await));
+    let asked = fake.validations.load(Ordering::SeqCst);
+    assert!(is_401(ks.authenticate(&token("malformed")).await));
+    assert_eq!(fake.validations.load(Ordering::SeqCst), asked);
+    // A token whose expiry cannot be read is not believed.
+    assert!(is_401(ks.authenticate(&token("odd-expiry")).await));
+    // Keystone's own trouble (403 for the service user, other statuses, an answer that is
+    // not a token) is a 503, and is not remembered against the token.
+    for t in ["forbidden", "teapot", "garbled", "no-expiry"] {
+        assert!(is_503(ks.authenticate(&token(t)).await), "{t}");
+        let asked = fake.validations.load(Ordering::SeqCst);
+        assert!(is_503(ks.authenticate(&token(t)).await), "{t}");
+        assert_eq!(fake.validations.load(Ordering::SeqCst), asked + 1, "{t}");
+    }
+    assert_eq!(fake.service_logins.load(Ordering::SeqCst), 1);
+}
+
+#[actix_web::test]
+async fn a_service_token_due_for_renewal_is_renewed_before_use() {
+    let fake = web::Data::new(Fake::default());
+    fake.add("tok", Some("p"), &["admin"], "u", 600);
+    fake.add("tok2", Some("p"), &["admin"], "u", 600);
+    fake.service_expired.store(true, Ordering::SeqCst);
+    let ks = plugin(&start(fake.clone()), 60);
+    ks.authenticate(&token("tok")).await.unwrap();
+    ks.authenticate(&token("tok2")).await.unwrap();
+    assert_eq!(fake.service_logins.load(Ordering::SeqCst), 2);
+    // A cached token needs no service token at all.
+    ks.authenticate(&token("tok")).await.unwrap();
+    assert_eq!(fake.service_logins.load(Ordering::SeqCst), 2);
+}
+
+#[actix_web::test]
+async fn a_fresh_service_token_refused_too_is_a_503() {
+    let fake = web::Data::new(Fake::default());
+    fake.add("tok", Some("p"), &["admin"], "u", 600);
+    fake.reject_service.store(true, Ordering::SeqCst);
+    let ks = plugin(&start(fake.clone()), 60);
+    assert!(is_503(ks.authenticate(&token("tok")).await));
+    // Renewed once, asked twice, then given up.
+    assert_eq!(fake.service_logins.load(Ordering::SeqCst), 2);
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 2);
+    fake.reject_service.store(false, Ordering::SeqCst);
+    assert_eq!(
+        ks.authenticate(&token("tok")).await.unwrap().project_id,
+        "p"
+    );
+}
+
+#[actix_web::test]
+async fn an_unusable_answer_to_the_service_login_is_a_503() {
+    let fake = web::Data::new(Fake::default());
+    fake.add("tok", Some("p"), &["admin"], "u", 600);
+    let url = start(fake.clone());
+    fake.broken.store(true, Ordering::SeqCst);
+    assert!(is_503(plugin(&url, 60).authenticate(&token("tok")).await));
+    fake.broken.store(false, Ordering::SeqCst);
+    for fault in ["no-header", "bad-json", "bad-expiry"] {
+        *fake.issue_fault.lock().unwrap() = Some(fault);
+        let ks = plugin(&url, 60);
+        assert!(is_503(ks.authenticate(&token("tok")).await), "{fault}");
+        // Nothing usable was kept: once Keystone answers properly, all is well.
+        *fake.issue_fault.lock().unwrap() = None;
+        assert_eq!(
+            ks.authenticate(&token("tok")).await.unwrap().project_id,
+            "p"
+        );
+    }
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 3);
+}
+
+#[actix_web::test]
+async fn a_refused_token_is_asked_about_again_once_the_refusal_is_old() {
+    let fake = web::Data::new(Fake::default());
+    let ks = plugin(&start(fake.clone()), 1);
+    assert!(is_401(ks.authenticate(&token("late")).await));
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fake.add("late", Some("p"), &["admin"], "u", 600);
+    assert_eq!(
+        ks.authenticate(&token("late")).await.unwrap().project_id,
+        "p"
+    );
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 2);
+}
+
+#[actix_web::test]
+async fn a_token_that_expires_while_keystone_is_unreachable_is_not_served() {
+    let fake = web::Data::new(Fake::default());
+    // Alive for 3 s; believed for 1 s; Keystone then takes longer than the 4 s timeout.
+    fake.add("brief", Some("p"), &["admin"], "u", 3);
+    let ks = plugin_with_timeout(&start(fake.clone()), 1, 4000);
+    ks.authenticate(&token("brief")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fake.hang.store(true, Ordering::SeqCst);
+    // Still alive when asked, dead by the time Keystone's silence is certain.
+    assert!(is_503(ks.authenticate(&token("brief")).await));
+}
+
+#[test]
+fn the_registered_factory_builds_the_plugin() {
+    let d = plugin_api::registry::find(plugin_api::Namespace::Auth, "keystone").unwrap();
+    assert_eq!(d.status, PluginStatus::Stable);
+    assert_eq!(d.crate_name, "keystone");
+    let Factory::Auth(factory) = d.factory else {
+        panic!("keystone is not registered as an auth plugin");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let build = |config: serde_json::Value| {
+        factory(&PluginContext {
+            instance: "keystone",
+            config: &config,
+            data_dir: dir.path(),
+            profile: plugin_api::Profile::Production,
+        })
+    };
+    let k = build(serde_json::json!({
+        "auth_url": "https://keystone.example:5000/v3", "username": "c", "password": "p",
+    }))
+    .unwrap();
+    assert_eq!(k.name(), "keystone");
+    assert_eq!(
+        k.challenge().as_deref(),
+        Some("Keystone uri=\"https://keystone.example:5000\"")
+    );
+    let err = build(serde_json::json!({"auth_url": "http://k", "username": "c", "pasword": "p"}))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("invalid configuration for 'keystone'"),
+        "{err}"
+    );
+    let err = build(serde_json::json!({"auth_url": "http://k", "username": "c", "password": true}))
+        .err()
+        .unwrap();
+    assert_eq!(
+        err,
+        PluginError::Config("auth.keystone.password must be a string".into())
+    );
+}
+
+#[test]
+fn a_cafile_adds_trusted_certificates_and_a_bad_one_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=keystone.test", "-keyout"])
+        .arg(dir.path().join("ca.key"))
+        .arg("-out")
+        .arg(&ca)
+        .output()
+        .expect("openssl (installed with ca-certificates) makes a test CA");
+    assert!(made.status.success(), "{made:?}");
+    let with_cafile = |path: &std::path::Path| {
+        Keystone::new(
+            serde_json::from_value(serde_json::json!({
+                "auth_url": "https://keystone.test:5000", "username": "c", "password": "p",
+                "cafile": path,
+            }))
+            .unwrap(),
+        )
+    };
+    assert!(with_cafile(&ca).is_ok());
+
+    let broken = dir.path().join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.pem");
+    for path in [&broken, &missing] {
+        let err = with_cafile(path).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains(&format!("auth.keystone.cafile {}: ", path.display())),
+            "{err}"
+        );
+    }
+    // Well-formed PEM around something that is not a certificate: the HTTP client refuses it.
+    let not_a_cert = dir.path().join("not-a-cert.pem");
+    std::fs::write(
+        &not_a_cert,
+        "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let err = with_cafile(&not_a_cert).err().unwrap();
+    assert!(
+        err.to_string().contains("auth.keystone: HTTP client: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_auth_url_that_is_not_a_url_is_a_configuration_error() {
+    let err = Keystone::new(
+        serde_json::from_value(serde_json::json!({
+            "auth_url": " not a url/ ", "username": "c", "password": "p",
+        }))
+        .unwrap(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .contains("auth.keystone.auth_url \"not a url\": "),
+        "{err}"
+    );
+}
+
+#[actix_web::test]
+async fn keystone_not_running_at_all_is_a_503() {
+    // A loopback port nobody listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ks = plugin(&format!("http://127.0.0.1:{port}"), 60);
+    assert!(is_503(ks.authenticate(&token("tok")).await));
+    assert!(is_503(ks.authenticate(&token("tok")).await));
 }

@@ -58,13 +58,10 @@ fn non_empty(v: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[async_trait]
-impl AuthPlugin for TrustedHeaders {
-    fn name(&self) -> &'static str {
-        "trusted_headers"
-    }
-
-    async fn authenticate(&self, headers: &dyn HeaderLookup) -> Result<AuthContext, AuthError> {
+impl TrustedHeaders {
+    /// The identity the headers state. Kept out of the `#[async_trait]` body: rustc's coverage
+    /// instrumentation loses the lines of such bodies and llvm-cov crashes on their branches.
+    fn identity(&self, headers: &dyn HeaderLookup) -> Result<AuthContext, AuthError> {
         let project_id = non_empty(headers.header("x-project-id"))
             .ok_or_else(|| AuthError::Unauthenticated("Missing X-Project-Id".into()))?;
         let mut roles: Vec<String> = headers
@@ -85,50 +82,16 @@ impl AuthPlugin for TrustedHeaders {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    struct H(HashMap<&'static str, &'static str>);
-    impl HeaderLookup for H {
-        fn header(&self, name: &str) -> Option<&str> {
-            self.0.get(name).copied()
-        }
+#[async_trait]
+impl AuthPlugin for TrustedHeaders {
+    fn name(&self) -> &'static str {
+        "trusted_headers"
     }
 
-    fn auth(pairs: &[(&'static str, &'static str)]) -> Result<AuthContext, AuthError> {
-        let h = H(pairs.iter().copied().collect());
-        futures_util::FutureExt::now_or_never(TrustedHeaders::new("admin").authenticate(&h))
-            .expect("ready")
-    }
-
-    #[test]
-    fn identity_comes_from_headers() {
-        let c = auth(&[
-            ("x-project-id", " p1 "),
-            ("x-roles", "Creator, observer,,"),
-            ("x-user-id", "u1"),
-        ])
-        .unwrap();
-        assert_eq!(c.project_id, "p1");
-        assert_eq!(c.roles, vec!["creator", "observer"]);
-        assert_eq!(c.user_id.as_deref(), Some("u1"));
-        assert!(c.has_role("CREATOR"));
-    }
-
-    #[test]
-    fn roles_default_to_admin_and_project_is_required() {
-        let c = auth(&[("x-project-id", "p1")]).unwrap();
-        assert_eq!(c.roles, vec!["admin"]);
-        assert_eq!(c.user_id, None);
-        let c = auth(&[("x-project-id", "p1"), ("x-roles", " , ")]).unwrap();
-        assert_eq!(c.roles, vec!["admin"]);
-        assert_eq!(
-            auth(&[("x-roles", "admin")]),
-            Err(AuthError::Unauthenticated("Missing X-Project-Id".into()))
-        );
-        assert!(auth(&[("x-project-id", "  ")]).is_err());
+    async fn authenticate(&self, headers: &dyn HeaderLookup) -> Result<AuthContext, AuthError> {
+        self.identity(headers)
     }
 }
+
+#[cfg(test)]
+mod tests;
