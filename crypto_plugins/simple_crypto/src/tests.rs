@@ -327,6 +327,10 @@ fn bad_key_configuration_is_reported() {
                                "kek_cache_size": 0}),
             "kek_cache_size",
         ),
+        (
+            serde_json::json!({"master_keys": [{"id": "", "key": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}]}),
+            "a master key has an empty id",
+        ),
     ];
     for (cfg, want) in cases {
         let err = build(&ctx(&cfg, dir.path(), Profile::Dev))
@@ -343,4 +347,179 @@ fn registered_as_stable_crypto_plugin() {
     let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "simple_crypto").unwrap();
     assert_eq!(d.status, PluginStatus::Stable);
     assert_eq!(d.crate_name, "simple_crypto");
+    assert_eq!(plugin(&[("k1", &K1)], "k1").name(), "simple_crypto");
+}
+
+#[test]
+fn an_active_key_that_is_not_configured_is_refused() {
+    let err = SimpleCrypto::new(&[("k1".to_owned(), &K1)], "k2", 16)
+        .err()
+        .expect("must fail");
+    assert!(
+        matches!(&err, PluginError::Config(m) if m == "active master key 'k2' is not configured"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_wrapped_kek_of_the_wrong_length_is_refused() {
+    // It authenticates (right master key, right binding) but is no AES-256 key.
+    let p = plugin(&[("k1", &K1)], "k1");
+    let binding = KekBinding {
+        kek_id: "kek-1",
+        project_id: "proj",
+    };
+    let kek = ProjectKek {
+        id: "kek-1".into(),
+        project_id: "proj".into(),
+        wrapped: p.wrap(&[7u8; 16], binding).unwrap(),
+    };
+    let errors = [
+        p.encrypt(&kek, b"x", bind("proj", "s")).unwrap_err(),
+        p.rewrap_project_kek(&kek).unwrap_err(),
+    ];
+    for err in errors {
+        assert!(
+            matches!(&err, PluginError::Integrity(m) if m == "project KEK kek-1 has a bad length"),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn xts_keys_are_two_aes_128_or_two_aes_256_keys() {
+    let p = plugin(&[("k1", &K1)], "k1");
+    let xts = |bits| {
+        let mut spec = KeySpec::new("aes", bits);
+        spec.mode = Some("xts".into());
+        spec
+    };
+    assert_eq!(p.generate_symmetric(&xts(256)).unwrap().len(), 32);
+    assert_eq!(p.generate_symmetric(&xts(512)).unwrap().len(), 64);
+    for bits in [128, 192, 384] {
+        assert!(matches!(
+            p.generate_symmetric(&xts(bits)),
+            Err(PluginError::Unsupported(_))
+        ));
+    }
+}
+
+#[test]
+fn the_rsa_random_source_fills_whole_words() {
+    use rand_core::TryRng;
+
+    let system = SystemRandom::new();
+    let mut rng = RingRng(&system);
+    let (mut any32, mut all32) = (0u32, u32::MAX);
+    let (mut any64, mut all64) = (0u64, u64::MAX);
+    for _ in 0..64 {
+        let a = rng.try_next_u32().unwrap();
+        let b = rng.try_next_u64().unwrap();
+        (any32, all32) = (any32 | a, all32 & a);
+        (any64, all64) = (any64 | b, all64 & b);
+    }
+    // Over 64 draws every bit of every byte is seen both set and clear.
+    assert_eq!((any32, all32), (u32::MAX, 0));
+    assert_eq!((any64, all64), (u64::MAX, 0));
+}
+
+#[test]
+fn a_random_source_failure_says_so() {
+    let err: Box<dyn std::error::Error> = Box::new(RandomFailure);
+    assert_eq!(err.to_string(), "system random source failed");
+}
+
+#[test]
+fn master_key_file_shortcut() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("master.key");
+    std::fs::write(
+        &file,
+        base64::engine::general_purpose::STANDARD.encode(K2) + "\n",
+    )
+    .unwrap();
+    let cfg = serde_json::json!({"master_key_file": file, "master_key_id": "main"});
+    let p = build(&ctx(&cfg, dir.path(), Profile::Production)).unwrap();
+    let keks = MemoryKeks::new("proj");
+    let kek = keks.active_kek(p.as_ref()).unwrap();
+    assert_eq!(kek.wrapped.master_key_id, "main");
+    let enc = p.encrypt(&kek, b"from file", bind("proj", "s")).unwrap();
+    // The key read from the file is K2.
+    let same = plugin(&[("main", &K2)], "main");
+    assert_eq!(
+        same.decrypt(&kek, &enc, bind("proj", "s"))
+            .unwrap()
+            .as_slice(),
+        b"from file"
+    );
+}
+
+#[test]
+fn a_generated_key_that_cannot_be_written_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let cfg = serde_json::json!({});
+    let err = build(&ctx(&cfg, &missing, Profile::Dev))
+        .err()
+        .expect("must fail");
+    assert!(matches!(err, PluginError::Config(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("cannot write the generated master key to"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+}
+
+/// A subscriber that keeps each event's level and fields as text.
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={value:?}", field.name()));
+            }
+        }
+        let mut line = Fields(event.metadata().level().to_string());
+        event.record(&mut line);
+        self.0.lock().unwrap().push(line.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_generated_key_is_announced_with_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let cfg = serde_json::json!({});
+    tracing::subscriber::with_default(Capture(logs.clone()), || {
+        build(&ctx(&cfg, dir.path(), Profile::Dev)).unwrap();
+    });
+    let logs = logs.lock().unwrap();
+    let path = dir.path().join(GENERATED_KEY_FILE);
+    let warning = logs
+        .iter()
+        .find(|l| l.contains("GENERATED master KEK"))
+        .unwrap_or_else(|| panic!("no warning in {logs:?}"));
+    assert!(warning.starts_with("WARN "), "{warning}");
+    assert!(warning.contains(" store=\"software\""), "{warning}");
+    assert!(
+        warning.contains(&format!(" key_file={}", path.display())),
+        "{warning}"
+    );
+    // The key itself is never logged.
+    let key = std::fs::read_to_string(&path).unwrap();
+    assert!(!warning.contains(key.trim()), "{warning}");
 }

@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use plugin_api::{
@@ -50,22 +50,20 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
     } else {
         ctx.data_dir.join(s.path)
     };
-    let log = AuditLog {
+    // A log that cannot be opened at start-up is a configuration error either way.
+    let file =
+        open(&path).map_err(|e| PluginError::Config(format!("events.{}: {e}", ctx.instance)))?;
+    Ok(Arc::new(AuditLog {
         instance: ctx.instance.to_owned(),
         path,
         fsync: s.fsync,
         fail_closed: s.fail_closed,
         reopen_each_write: s.reopen_each_write,
-        state: Mutex::new(State::default()),
-    };
-    // A log that cannot be opened at start-up is a configuration error either way.
-    let file = log
-        .open()
-        .map_err(|e| PluginError::Config(format!("events.{}: {e}", ctx.instance)))?;
-    if let Ok(mut state) = log.state.lock() {
-        state.file = Some(file);
-    }
-    Ok(Arc::new(log))
+        state: Mutex::new(State {
+            file: Some(file),
+            ..State::default()
+        }),
+    }))
 }
 
 plugin_api::register_plugin!(PluginDescriptor {
@@ -97,20 +95,21 @@ struct State {
 /// Lines kept while the file cannot be written; beyond, the oldest are dropped (and counted).
 const MAX_PENDING: usize = 10_000;
 
-impl AuditLog {
-    fn open(&self) -> Result<File, String> {
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        options
-            .open(&self.path)
-            .map_err(|e| format!("cannot open audit log {}: {e}", self.path.display()))
+/// Open (creating it mode 0600) the log file for appending.
+fn open(path: &Path) -> Result<File, String> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
+    options
+        .open(path)
+        .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))
+}
 
+impl AuditLog {
     fn unavailable(&self, detail: String) -> PluginError {
         PluginError::Unavailable(format!("audit log '{}': {detail}", self.instance))
     }
@@ -120,7 +119,7 @@ impl AuditLog {
     fn still_at_path(&self, file: &File) -> bool {
         use std::os::unix::fs::MetadataExt;
         match (file.metadata(), std::fs::metadata(&self.path)) {
-            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
             _ => false,
         }
     }
@@ -132,16 +131,13 @@ impl AuditLog {
 
     /// Write every pending line, oldest first; on failure keep them for the next attempt.
     fn flush(&self, state: &mut State) -> Result<(), PluginError> {
-        let reopen = match &state.file {
-            None => true,
-            Some(f) => self.reopen_each_write || !self.still_at_path(f),
+        // Keep the open file unless it must be reopened (closed after a failure, reopened for
+        // every line, or no longer the file at `path`).
+        let file = match state.file.take() {
+            Some(f) if !self.reopen_each_write && self.still_at_path(&f) => f,
+            _ => open(&self.path).map_err(|e| self.unavailable(e))?,
         };
-        if reopen {
-            state.file = Some(self.open().map_err(|e| self.unavailable(e))?);
-        }
-        let Some(file) = state.file.as_mut() else {
-            return Err(self.unavailable("not open".into()));
-        };
+        let file = state.file.insert(file);
         let mut wrote = false;
         while let Some(line) = state.pending.front() {
             if let Err(e) = file.write_all(line) {

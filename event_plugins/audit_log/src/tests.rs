@@ -131,3 +131,137 @@ fn settings_are_checked() {
         "{err}"
     );
 }
+
+/// An `AuditLog` built directly (file not yet open), so a test can look at its state.
+fn log_at(path: &Path, fsync: bool) -> AuditLog {
+    AuditLog {
+        instance: "audit".into(),
+        path: path.to_owned(),
+        fsync,
+        fail_closed: false,
+        reopen_each_write: false,
+        state: Mutex::new(State::default()),
+    }
+}
+
+#[test]
+fn registered_as_a_stable_event_plugin_named_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = build_in(dir.path(), serde_json::json!({"path": "a.jsonl"})).unwrap();
+    assert_eq!(log.name(), "audit_log");
+    assert!(!log.fail_closed(), "fail_closed defaults to false");
+    let d = plugin_api::registry::find(plugin_api::Namespace::Event, "audit_log").unwrap();
+    assert_eq!(d.status, PluginStatus::Stable);
+}
+
+#[test]
+fn reopen_each_write_appends_every_line_and_follows_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = build_in(
+        dir.path(),
+        serde_json::json!({"path": "audit.jsonl", "reopen_each_write": true}),
+    )
+    .unwrap();
+    let path = dir.path().join("audit.jsonl");
+    log.handle(&event(EventKind::SecretCreated, "a")).unwrap();
+    log.handle(&event(EventKind::SecretCreated, "b")).unwrap();
+    std::fs::rename(&path, dir.path().join("audit.jsonl.1")).unwrap();
+    log.handle(&event(EventKind::SecretCreated, "c")).unwrap();
+    let ids = |p: &Path| -> Vec<_> {
+        lines(p)
+            .iter()
+            .map(|l| l["subject"]["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&dir.path().join("audit.jsonl.1")), ["a", "b"]);
+    assert_eq!(ids(&path), ["c"]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_is_reported_and_the_line_kept_for_the_next_attempt() {
+    // Every write to /dev/full fails with "no space left on device".
+    let log = log_at(Path::new("/dev/full"), false);
+    let err = log
+        .handle(&event(EventKind::SecretCreated, "s1"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Unavailable(m) if m.contains("write to /dev/full failed")),
+        "{err:?}"
+    );
+    {
+        let state = log.state.lock().unwrap();
+        assert!(state.file.is_none(), "the failed file is closed");
+        assert_eq!(state.pending.len(), 1);
+    }
+    // The next attempt reopens the file, fails again and still loses nothing.
+    assert!(log.ready().is_err());
+    assert_eq!(log.state.lock().unwrap().pending.len(), 1);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_sync_is_reported() {
+    // /dev/null takes every write but cannot be synced (EINVAL).
+    let log = log_at(Path::new("/dev/null"), true);
+    let err = log
+        .handle(&event(EventKind::SecretCreated, "s1"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Unavailable(m) if m.contains("sync of /dev/null failed")),
+        "{err:?}"
+    );
+    assert!(log.state.lock().unwrap().file.is_none());
+    // Without fsync the same file is fine.
+    let log = log_at(Path::new("/dev/null"), false);
+    log.handle(&event(EventKind::SecretCreated, "s1")).unwrap();
+}
+
+#[test]
+fn beyond_the_pending_limit_the_oldest_lines_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let path = logs.join("audit.jsonl");
+    let log = log_at(&path, false);
+    // The directory does not exist yet: every line waits.
+    for i in 0..=MAX_PENDING {
+        assert!(log
+            .handle(&event(EventKind::SecretCreated, &i.to_string()))
+            .is_err());
+    }
+    {
+        let state = log.state.lock().unwrap();
+        assert_eq!(state.pending.len(), MAX_PENDING);
+        assert_eq!(state.dropped, 1);
+    }
+    std::fs::create_dir(&logs).unwrap();
+    log.ready().unwrap();
+    let got = lines(&path);
+    assert_eq!(got.len(), MAX_PENDING);
+    assert_eq!(got[0]["subject"]["id"], "1", "the oldest line was dropped");
+    assert_eq!(
+        got[MAX_PENDING - 1]["subject"]["id"],
+        MAX_PENDING.to_string()
+    );
+    let state = log.state.lock().unwrap();
+    assert!(state.pending.is_empty());
+    assert_eq!(state.dropped, 0, "the drop count is reset once reported");
+}
+
+#[test]
+fn a_poisoned_lock_makes_the_log_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_at(&dir.path().join("audit.jsonl"), false);
+    std::thread::scope(|s| {
+        let holder = s.spawn(|| {
+            let _state = log.state.lock().unwrap();
+            panic!("a writer panicked while holding the lock");
+        });
+        assert!(holder.join().is_err());
+    });
+    assert!(matches!(
+        log.handle(&event(EventKind::SecretCreated, "s1")),
+        Err(PluginError::Unavailable(m)) if m.contains("lock poisoned")
+    ));
+    assert!(log.ready().is_err());
+}

@@ -92,6 +92,8 @@ fn render(template: &[Piece], event: &Event) -> String {
 
 struct Runner {
     name: String,
+    /// `argv[0]`, which is never templated.
+    program: String,
     timeout: Duration,
     env: BTreeMap<String, String>,
 }
@@ -108,8 +110,8 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
     if s.queue_size == 0 || s.timeout_ms == 0 {
         return Err(config("queue_size and timeout_ms must be positive".into()));
     }
-    let argv = s
-        .argv
+    let (program, args) = (&s.argv[0], &s.argv[1..]);
+    let args = args
         .iter()
         .map(|a| parse_template(a))
         .collect::<Result<Vec<_>, _>>()
@@ -119,6 +121,7 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
     });
     let runner = Runner {
         name: ctx.instance.to_owned(),
+        program: program.clone(),
         timeout: Duration::from_millis(s.timeout_ms),
         env,
     };
@@ -129,7 +132,7 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
         .map_err(|e| config(format!("cannot start the runner thread: {e}")))?;
     Ok(Arc::new(CommandPlugin {
         instance: ctx.instance.to_owned(),
-        argv,
+        args,
         queue: tx,
         dropped: AtomicU64::new(0),
     }))
@@ -146,7 +149,9 @@ plugin_api::register_plugin!(PluginDescriptor {
 
 pub struct CommandPlugin {
     instance: String,
-    argv: Vec<Vec<Piece>>,
+    /// The templates of `argv[1..]`.
+    args: Vec<Vec<Piece>>,
+    /// The rendered arguments of each event, for the runner.
     queue: SyncSender<Vec<String>>,
     dropped: AtomicU64,
 }
@@ -157,7 +162,7 @@ impl EventPlugin for CommandPlugin {
     }
 
     fn handle(&self, event: &Event) -> Result<(), PluginError> {
-        let args: Vec<String> = self.argv.iter().map(|t| render(t, event)).collect();
+        let args: Vec<String> = self.args.iter().map(|t| render(t, event)).collect();
         match self.queue.try_send(args) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
@@ -177,15 +182,13 @@ impl EventPlugin for CommandPlugin {
 
 impl Runner {
     fn run(self, rx: Receiver<Vec<String>>) {
-        while let Ok(argv) = rx.recv() {
-            self.run_one(&argv);
+        while let Ok(args) = rx.recv() {
+            self.run_one(&args);
         }
     }
 
-    fn run_one(&self, argv: &[String]) {
-        let Some((program, args)) = argv.split_first() else {
-            return;
-        };
+    fn run_one(&self, args: &[String]) {
+        let program = &self.program;
         let child = Command::new(program)
             .args(args)
             .env_clear()

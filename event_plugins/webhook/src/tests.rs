@@ -35,6 +35,10 @@ struct Receiver {
     got: Mutex<Vec<(String, serde_json::Value)>>,
     answers: Mutex<VecDeque<u16>>,
     hang: std::sync::atomic::AtomicBool,
+    /// Requests received (answered or not).
+    requests: std::sync::atomic::AtomicUsize,
+    /// How many of the next requests get no answer: the connection is closed instead.
+    slam: std::sync::atomic::AtomicUsize,
 }
 
 /// A minimal HTTP/1.1 receiver on its own thread; returns its URL.
@@ -77,6 +81,20 @@ fn receiver(state: Arc<Receiver>) -> String {
                                 return;
                             }
                             buf.extend_from_slice(&chunk[..n]);
+                        }
+                        state
+                            .requests
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if state
+                            .slam
+                            .fetch_update(
+                                std::sync::atomic::Ordering::SeqCst,
+                                std::sync::atomic::Ordering::SeqCst,
+                                |n| n.checked_sub(1),
+                            )
+                            .is_ok()
+                        {
+                            return;
                         }
                         if state.hang.load(std::sync::atomic::Ordering::SeqCst) {
                             tokio::time::sleep(Duration::from_secs(30)).await;
@@ -191,4 +209,83 @@ fn settings_are_checked() {
     assert!(
         build_with(serde_json::json!({"url": "http://x", "headers": {"bad header": "v"}})).is_err()
     );
+}
+
+fn ids(got: &[(String, serde_json::Value)]) -> Vec<serde_json::Value> {
+    got.iter()
+        .map(|(_, b)| b["subject"]["id"].clone())
+        .collect()
+}
+
+#[test]
+fn timeouts_and_rate_limits_are_retried() {
+    let state = Arc::new(Receiver::default());
+    state.answers.lock().unwrap().extend([408, 429]);
+    let url = receiver(state.clone());
+    let hook = build_with(serde_json::json!({"url": url, "backoff_ms": 10})).unwrap();
+    hook.handle(&event("retried")).unwrap();
+    assert_eq!(ids(&wait_for(&state, 1)), ["retried"]);
+    assert_eq!(state.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[test]
+fn no_answer_is_retried() {
+    let state = Arc::new(Receiver::default());
+    state.slam.store(1, std::sync::atomic::Ordering::SeqCst);
+    let url = receiver(state.clone());
+    let hook = build_with(serde_json::json!({"url": url, "backoff_ms": 10})).unwrap();
+    hook.handle(&event("after-a-dropped-connection")).unwrap();
+    assert_eq!(ids(&wait_for(&state, 1)), ["after-a-dropped-connection"]);
+    assert_eq!(state.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[test]
+fn an_event_is_given_up_after_max_attempts() {
+    let state = Arc::new(Receiver::default());
+    state.answers.lock().unwrap().extend([503, 503]);
+    let url = receiver(state.clone());
+    let hook =
+        build_with(serde_json::json!({"url": url, "backoff_ms": 10, "max_attempts": 2})).unwrap();
+    hook.handle(&event("given-up")).unwrap();
+    hook.handle(&event("next")).unwrap();
+    assert_eq!(ids(&wait_for(&state, 1)), ["next"]);
+    // Two attempts for the first event, one for the second.
+    assert_eq!(state.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_gone_delivery_thread_is_reported() {
+    let (queue, rx) = sync_channel(1);
+    drop(rx);
+    let hook = Webhook {
+        instance: "hook".into(),
+        queue,
+        dropped: AtomicU64::new(0),
+    };
+    assert!(matches!(
+        hook.handle(&event("x")),
+        Err(PluginError::Unavailable(m)) if m == "webhook 'hook': delivery thread gone"
+    ));
+}
+
+#[test]
+fn registered_as_a_stable_event_plugin_named_webhook() {
+    let hook = build_with(serde_json::json!({"url": "http://127.0.0.1:9/"})).unwrap();
+    assert_eq!(hook.name(), "webhook");
+    assert!(!hook.fail_closed());
+    let d = plugin_api::registry::find(plugin_api::Namespace::Event, "webhook").unwrap();
+    assert_eq!(d.status, PluginStatus::Stable);
+}
+
+#[test]
+fn bad_settings_are_explained() {
+    let err = |settings| build_with(settings).err().unwrap().to_string();
+    let e = err(serde_json::json!({"url": "not a url"}));
+    assert!(e.contains("events.hook: url \"not a url\""), "{e}");
+    let e = err(serde_json::json!({"url": "http://x", "headers": {"X-Token": "a\nb"}}));
+    assert!(e.contains("header \"X-Token\""), "{e}");
+    for zero in ["max_attempts", "queue_size", "timeout_ms"] {
+        let e = err(serde_json::json!({"url": "http://x", zero: 0}));
+        assert!(e.contains("must be positive"), "{zero}: {e}");
+    }
 }

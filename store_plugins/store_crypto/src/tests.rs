@@ -94,6 +94,84 @@ fn bad_metadata_is_reported() {
     assert!(get(&m).is_ok(), "simple_crypto ignores extended metadata");
 }
 
+/// A crypto plugin that, like an HSM plugin recording its mechanism, returns per-secret
+/// metadata from `encrypt` and requires it back on `decrypt`. Delegates the crypto itself.
+struct WithExtendedMeta(Arc<dyn CryptoPlugin>);
+
+impl CryptoPlugin for WithExtendedMeta {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn create_project_kek(
+        &self,
+        binding: plugin_api::KekBinding<'_>,
+    ) -> Result<plugin_api::WrappedKek, PluginError> {
+        self.0.create_project_kek(binding)
+    }
+    fn rewrap_project_kek(
+        &self,
+        kek: &plugin_api::ProjectKek,
+    ) -> Result<Option<plugin_api::WrappedKek>, PluginError> {
+        self.0.rewrap_project_kek(kek)
+    }
+    fn encrypt(
+        &self,
+        kek: &plugin_api::ProjectKek,
+        plaintext: &[u8],
+        binding: Binding<'_>,
+    ) -> Result<Encrypted, PluginError> {
+        let mut enc = self.0.encrypt(kek, plaintext, binding)?;
+        enc.extended_meta = Some("mechanism=test-v1".into());
+        Ok(enc)
+    }
+    fn decrypt(
+        &self,
+        kek: &plugin_api::ProjectKek,
+        encrypted: &Encrypted,
+        binding: Binding<'_>,
+    ) -> Result<plugin_api::SecretBytes, PluginError> {
+        if encrypted.extended_meta.as_deref() != Some("mechanism=test-v1") {
+            return Err(PluginError::Integrity(format!(
+                "unexpected extended metadata {:?}",
+                encrypted.extended_meta
+            )));
+        }
+        self.0.decrypt(kek, encrypted, binding)
+    }
+    fn generate_symmetric(&self, spec: &KeySpec) -> Result<plugin_api::SecretBytes, PluginError> {
+        self.0.generate_symmetric(spec)
+    }
+    fn generate_asymmetric(
+        &self,
+        spec: &KeySpec,
+    ) -> Result<plugin_api::GeneratedKeyPair, PluginError> {
+        self.0.generate_asymmetric(spec)
+    }
+    fn supports(&self, kind: SupportKind, spec: &KeySpec) -> bool {
+        self.0.supports(kind, spec)
+    }
+}
+
+#[test]
+fn keeps_the_crypto_plugins_extended_metadata_and_hands_it_back() {
+    let keks = MemoryKeks::new("proj");
+    let s = StoreCrypto::new(Arc::new(WithExtendedMeta(crypto())));
+    let meta = s.store_secret(ctx(&keks, "s1"), &dto(b"payload")).unwrap();
+    assert_eq!(meta[META_CRYPTO], "mechanism=test-v1");
+    let back = s
+        .get_secret(ctx(&keks, "s1"), SecretType::Opaque, &meta)
+        .unwrap();
+    assert_eq!(back.payload.as_slice(), b"payload");
+
+    // Without it the plugin gets None and refuses.
+    let mut m = meta;
+    m.remove(META_CRYPTO);
+    let err = s
+        .get_secret(ctx(&keks, "s1"), SecretType::Opaque, &m)
+        .unwrap_err();
+    assert!(err.to_string().contains("None"), "{err}");
+}
+
 #[test]
 fn generates_symmetric_keys_through_the_crypto_plugin() {
     let keks = MemoryKeks::new("proj");
