@@ -122,11 +122,10 @@ pub struct Subject {
 }
 
 /// One event. Holds identifiers and outcomes only: never a payload, key or token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub kind: EventKind,
     pub phase: Phase,
-    #[serde(serialize_with = "iso8601")]
     pub time: SystemTime,
     /// The `x-openstack-request-id` of the request (none for background work).
     pub request_id: Option<String>,
@@ -140,10 +139,6 @@ pub struct Event {
     pub details: BTreeMap<String, String>,
 }
 
-fn iso8601<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(*t))
-}
-
 /// `2026-11-24T09:30:00.123456Z`.
 pub fn format_time(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t)
@@ -152,6 +147,28 @@ pub fn format_time(t: SystemTime) -> String {
 }
 
 impl Event {
+    /// The event as one line of JSON: `{"kind", "phase", "time", "request_id", "actor":
+    /// {"project_id", "user_id", "roles"}, "subject": {"type", "id"}, "request", "status",
+    /// "details"}` (what the audit log writes and the webhook posts).
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "kind": self.kind.as_str(),
+            "phase": self.phase.as_str(),
+            "time": format_time(self.time),
+            "request_id": self.request_id,
+            "actor": {
+                "project_id": self.actor.project_id,
+                "user_id": self.actor.user_id,
+                "roles": self.actor.roles,
+            },
+            "subject": {"type": self.subject.kind, "id": self.subject.id},
+            "request": self.request,
+            "status": self.status,
+            "details": self.details,
+        })
+        .to_string()
+    }
+
     /// A value by dotted name, for templates: `event.kind`, `event.phase`, `event.time`,
     /// `request.id`, `request.line`, `project.id`, `user.id`, `subject.type`, `subject.id`,
     /// `secret.id` / `container.id` / `order.id` (the subject's id when it is of that type),

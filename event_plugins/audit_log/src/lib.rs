@@ -178,8 +178,7 @@ impl EventPlugin for AuditLog {
     }
 
     fn handle(&self, event: &Event) -> Result<(), PluginError> {
-        let mut line = serde_json::to_vec(event)
-            .map_err(|e| PluginError::Internal(format!("audit event: {e}")))?;
+        let mut line = event.to_json().into_bytes();
         line.push(b'\n');
         let mut state = self.lock()?;
         if state.pending.len() >= MAX_PENDING {

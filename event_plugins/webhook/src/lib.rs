@@ -130,8 +130,7 @@ impl EventPlugin for Webhook {
     }
 
     fn handle(&self, event: &Event) -> Result<(), PluginError> {
-        let body = serde_json::to_vec(event)
-            .map_err(|e| PluginError::Internal(format!("webhook event: {e}")))?;
+        let body = event.to_json().into_bytes();
         match self.queue.try_send(Delivery {
             kind: event.kind.as_str(),
             body,
