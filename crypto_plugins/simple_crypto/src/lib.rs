@@ -361,11 +361,8 @@ impl CryptoPlugin for SimpleCrypto {
         binding: Binding<'_>,
     ) -> Result<Encrypted, PluginError> {
         let entry = self.project_cipher(kek)?;
-        let ciphertext = self.seal(
-            &entry.cipher,
-            plaintext,
-            &binding.associated_data(SECRET_DOMAIN),
-        )?;
+        let aad = binding.associated_data(SECRET_DOMAIN);
+        let ciphertext = self.seal(&entry.cipher, plaintext, &aad)?;
         Ok(Encrypted {
             ciphertext,
             extended_meta: None,
