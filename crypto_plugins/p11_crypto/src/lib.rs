@@ -888,6 +888,17 @@ mod tests {
             Recovery::Reinitialize
         );
         assert_eq!(recovery(&e(RvError::EncryptedDataInvalid)), Recovery::None);
+        // An outage that outlasted the retry is a 503.
+        assert!(matches!(
+            classify("op", "x", &e(RvError::SessionClosed)),
+            PluginError::Unavailable(_)
+        ));
+        // A failure of the binding itself, not of the module, is nothing to recover from.
+        assert_eq!(recovery(&CkError::NotSupported), Recovery::None);
+        assert!(matches!(
+            classify("op", "x", &CkError::NotSupported),
+            PluginError::Internal(m) if m.starts_with("op: x: ")
+        ));
         assert_eq!(trim_leading_zeros(&[0, 0, 1, 0]), &[1, 0]);
         assert_eq!(trim_leading_zeros(&[0, 0]), &[] as &[u8]);
     }

@@ -75,4 +75,25 @@ fn requests_survive_module_restarts() {
         p.decrypt(&k2, &e2, binding("n")).unwrap().as_slice(),
         b"new kek"
     );
+
+    // A plugin starting while the module is finalised initialises it again.
+    finalize_module(&module(), false).unwrap();
+    let mut cfg = config("coffer-restart");
+    cfg.session_pool_size = 2;
+    let late = P11Crypto::new(&cfg).expect("starts on a finalised module");
+    // So does a request opening a new session on a known slot.
+    let held = late.token().session().unwrap();
+    finalize_module(&module(), false).unwrap();
+    let fresh = late
+        .token()
+        .session()
+        .expect("a new session after a restart");
+    drop(fresh);
+    drop(held);
+    for plugin in [&late, p.as_ref()] {
+        assert_eq!(
+            plugin.decrypt(&k2, &e2, binding("n")).unwrap().as_slice(),
+            b"new kek"
+        );
+    }
 }
