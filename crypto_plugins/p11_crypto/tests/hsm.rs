@@ -338,10 +338,14 @@ fn configuration_mistakes_are_clear() {
 /// A token key made by the test itself, bypassing the operator commands' checks (as another
 /// application or a careless operator could).
 fn make_key(p: &P11Crypto, label: &str, key_type: KeyType, extra: &[Attribute]) {
-    let (mechanism, len) = if key_type == KeyType::AES {
-        (Mechanism::AesKeyGen, 32u64)
+    make_key_of(p, label, key_type, 32, extra);
+}
+
+fn make_key_of(p: &P11Crypto, label: &str, key_type: KeyType, len: u64, extra: &[Attribute]) {
+    let mechanism = if key_type == KeyType::AES {
+        Mechanism::AesKeyGen
     } else {
-        (Mechanism::GenericSecretKeyGen, 32u64)
+        Mechanism::GenericSecretKeyGen
     };
     let mut template = vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
@@ -432,6 +436,29 @@ fn odd_master_keys_are_refused_clearly() {
         b"odd"
     );
 
+    // An HMAC key too short for HMAC-SHA256: no new sessions help.
+    make_key_of(
+        &p,
+        "short-hmac",
+        KeyType::GENERIC_SECRET,
+        8,
+        &[Attribute::Sign(true), Attribute::Verify(true)],
+    );
+    let mut short = cfg.clone();
+    short.hmac_label = "short-hmac".into();
+    let shorted = P11Crypto::new(&short).expect("the key exists");
+    let epoch = shorted.token().epoch();
+    match shorted.create_project_kek(plugin_api::KekBinding {
+        project_id: "odd",
+        kek_id: "k",
+    }) {
+        Err(PluginError::Internal(m)) => {
+            assert!(m.contains("signing a wrapped project KEK"), "{m}")
+        }
+        other => panic!("signing with a short key gave {other:?}"),
+    }
+    assert_eq!(shorted.token().epoch(), epoch, "nothing to recover");
+
     // No HMAC key at all.
     let mut no_hmac = cfg.clone();
     no_hmac.hmac_label = "never-made-hmac".into();
@@ -497,6 +524,19 @@ fn keks_wrapped_with_padding_are_usable_by_either_setting() {
         .as_deref()
         .unwrap()
         .contains("\"CKM_AES_KEY_WRAP\""));
+    // A plugin with the same master KEK and mechanism but another HMAC key signs it anew.
+    admin::generate(&cfg, MasterKey::Hmac, "pad-hmac-2", 32).unwrap();
+    cfg.hmac_label = "pad-hmac-2".into();
+    let resigned = P11Crypto::new(&cfg)
+        .unwrap()
+        .rewrap_project_kek(&k)
+        .unwrap()
+        .expect("signed with the new HMAC key");
+    assert!(resigned
+        .plugin_meta
+        .as_deref()
+        .unwrap()
+        .contains("pad-hmac-2"));
 }
 
 #[test]
