@@ -25,6 +25,7 @@ const TOKENS: &[&str] = &[
     "coffer-admin",
     "coffer-odd",
     "coffer-epoch",
+    "coffer-evict",
 ];
 
 fn plugin(token: &str) -> P11Crypto {
@@ -699,4 +700,50 @@ fn the_registered_factory_builds_the_plugin() {
     let mut no_pin = cfg.clone();
     no_pin["pin"] = serde_json::Value::Null;
     assert!(matches!(build(&ctx(&no_pin)), Err(PluginError::Config(_))));
+}
+
+#[test]
+fn an_evicted_kek_already_gone_from_the_token_costs_no_request() {
+    softhsm(TOKENS);
+    let mut cfg = config("coffer-evict");
+    cfg.kek_cache_size = 1;
+    let p = P11Crypto::new(&cfg).unwrap();
+    let a = kek(&p, "evict-a");
+    let b = kek(&p, "evict-b");
+    let ea = p.encrypt(&a, b"a", binding("evict-a", "s")).unwrap();
+    // Another part of the application destroys every session key it can see on this token,
+    // the cached project KEK among them.
+    {
+        let s = p.token().session().unwrap();
+        let session_keys = s
+            .find_objects(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::Token(false),
+            ])
+            .unwrap();
+        assert!(
+            !session_keys.is_empty(),
+            "the cached KEK is a session object"
+        );
+        for h in session_keys {
+            s.destroy_object(h).unwrap();
+        }
+    }
+    let before = p.unwrap_count();
+    // B pushes A out of the cache; destroying A's object fails, which is only logged.
+    let eb = p.encrypt(&b, b"b", binding("evict-b", "s")).unwrap();
+    assert_eq!(p.unwrap_count(), before + 1);
+    assert_eq!(
+        p.decrypt(&a, &ea, binding("evict-a", "s"))
+            .unwrap()
+            .as_slice(),
+        b"a"
+    );
+    assert_eq!(
+        p.decrypt(&b, &eb, binding("evict-b", "s"))
+            .unwrap()
+            .as_slice(),
+        b"b"
+    );
+    assert_eq!(p.unwrap_count(), before + 3, "each KEK unwrapped again");
 }

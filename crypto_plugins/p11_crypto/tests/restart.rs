@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 
-use p11_crypto::token::finalize_module;
+use p11_crypto::token::{finalize_module, Recovery};
 use p11_crypto::P11Crypto;
 use plugin_api::testkit::MemoryKeks;
 use plugin_api::{Binding, CryptoPlugin, KekResolver};
@@ -90,10 +90,37 @@ fn requests_survive_module_restarts() {
         .expect("a new session after a restart");
     drop(fresh);
     drop(held);
+
+    // A module that cannot be initialised again (its configuration is gone): the request
+    // fails as unavailable, and so does starting a new epoch; once it can, requests work.
+    let conf = std::env::var_os("SOFTHSM2_CONF").expect("set by support::softhsm");
+    finalize_module(&module(), false).unwrap();
+    std::env::set_var("SOFTHSM2_CONF", "/nonexistent/softhsm2.conf");
+    let epoch = late.token().epoch();
+    late.token().recover(epoch, Recovery::NewEpoch);
+    match late.token().session() {
+        Err(plugin_api::PluginError::Unavailable(m)) => {
+            assert!(m.contains("cannot initialise the PKCS#11 module"), "{m}")
+        }
+        other => panic!("a module that cannot start gave {:?}", other.err()),
+    }
+    let epoch = late.token().epoch();
+    late.token().recover(epoch, Recovery::Reinitialize);
+    assert_eq!(late.token().epoch(), epoch + 1);
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+
     for plugin in [&late, p.as_ref()] {
         assert_eq!(
             plugin.decrypt(&k2, &e2, binding("n")).unwrap().as_slice(),
             b"new kek"
         );
     }
+    // Re-initialising a module that is already initialised is no failure.
+    let epoch = late.token().epoch();
+    late.token().recover(epoch, Recovery::Reinitialize);
+    assert_eq!(late.token().epoch(), epoch + 1);
+    assert_eq!(
+        late.decrypt(&k2, &e2, binding("n")).unwrap().as_slice(),
+        b"new kek"
+    );
 }
