@@ -1,5 +1,6 @@
-//! A module without any initialised token: the start-up error says so. A test binary of its
-//! own: SoftHSM2 reads its configuration once per process.
+//! A module that cannot start, then one without any initialised token: the start-up errors
+//! say so. A test binary of its own: the module is initialised once per process, with the
+//! SoftHSM2 configuration of that moment.
 
 use p11_crypto::P11Crypto;
 use plugin_api::PluginError;
@@ -18,7 +19,6 @@ fn a_module_without_tokens_is_reported() {
         ),
     )
     .unwrap();
-    std::env::set_var("SOFTHSM2_CONF", &conf);
     let cfg: p11_crypto::P11Config = serde_json::from_value(serde_json::json!({
         "library": std::env::var_os("COFFER_PKCS11_MODULE")
             .map(std::path::PathBuf::from)
@@ -27,6 +27,16 @@ fn a_module_without_tokens_is_reported() {
         "pin": "1234",
     }))
     .unwrap();
+    // First without a SoftHSM2 configuration: the module loads but cannot start.
+    std::env::set_var("SOFTHSM2_CONF", dir.path().join("missing.conf"));
+    match P11Crypto::new(&cfg) {
+        Err(PluginError::Unavailable(m)) => {
+            assert!(m.contains("cannot initialise the PKCS#11 module"), "{m}")
+        }
+        other => panic!("a module that cannot start gave {:?}", other.err()),
+    }
+    // Then with one that has no token.
+    std::env::set_var("SOFTHSM2_CONF", &conf);
     match P11Crypto::new(&cfg) {
         Err(PluginError::Config(m)) => assert!(
             m.contains("no token labelled 'coffer-anything' (tokens present: none)"),
