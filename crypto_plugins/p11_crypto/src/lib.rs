@@ -171,8 +171,9 @@ impl P11Crypto {
             cfg.session_pool_size,
             Duration::from_millis(cfg.session_wait_ms),
         )?;
-        let capacity = std::num::NonZeroUsize::new(cfg.kek_cache_size)
-            .ok_or_else(|| PluginError::Config("kek_cache_size must be at least 1".into()))?;
+        // validate() refused a kek_cache_size of 0.
+        let capacity =
+            std::num::NonZeroUsize::new(cfg.kek_cache_size).unwrap_or(std::num::NonZeroUsize::MIN);
         let plugin = P11Crypto {
             token,
             mkek_label: cfg.mkek_label.clone(),
