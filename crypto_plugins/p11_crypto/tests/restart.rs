@@ -78,6 +78,11 @@ fn requests_survive_module_restarts() {
 
     // A plugin starting while the module is finalised initialises it again.
     finalize_module(&module(), false).unwrap();
+    // Finalising it twice is refused by the module.
+    assert!(matches!(
+        finalize_module(&module(), false),
+        Err(plugin_api::PluginError::Unavailable(m)) if m.contains("CryptokiNotInitialized")
+    ));
     let mut cfg = config("coffer-restart");
     cfg.session_pool_size = 2;
     let late = P11Crypto::new(&cfg).expect("starts on a finalised module");
