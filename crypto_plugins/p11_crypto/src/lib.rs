@@ -41,7 +41,7 @@ use plugin_api::{
     SupportKind, WrappedKek,
 };
 use ring::rand::{SecureRandom, SystemRandom};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
 pub use config::{P11Config, TokenSelector, WrapMechanism};
@@ -74,7 +74,7 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError> 
 }
 
 /// What the core persists with a wrapped project KEK (`plugin_meta`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct KekMeta {
     /// HMAC-SHA256 of the KEK's binding and wrapped bytes, base64.
     hmac: String,
@@ -82,6 +82,19 @@ struct KekMeta {
     hmac_label: String,
     /// `CKM_AES_KEY_WRAP` or `CKM_AES_KEY_WRAP_PAD`.
     key_wrap_mechanism: String,
+}
+
+impl KekMeta {
+    /// The stored form: a JSON object of the three fields (a JSON value's text cannot fail,
+    /// unlike serialising through serde).
+    fn encode(&self) -> String {
+        serde_json::json!({
+            "hmac": self.hmac,
+            "hmac_label": self.hmac_label,
+            "key_wrap_mechanism": self.key_wrap_mechanism,
+        })
+        .to_string()
+    }
 }
 
 /// An unwrapped project KEK: a session object in the token, valid in its epoch.
@@ -333,10 +346,7 @@ impl P11Crypto {
         Ok(WrappedKek {
             wrapped,
             master_key_id: self.mkek_label.clone(),
-            plugin_meta: Some(
-                serde_json::to_string(&meta)
-                    .map_err(|e| PluginError::Internal(format!("encoding KEK metadata: {e}")))?,
-            ),
+            plugin_meta: Some(meta.encode()),
         })
     }
 
@@ -830,6 +840,21 @@ mod tests {
         ] {
             assert_ne!(base, other);
         }
+    }
+
+    #[test]
+    fn kek_metadata_reads_back() {
+        let meta = KekMeta {
+            hmac: "bWFj".into(),
+            hmac_label: "coffer-hmac".into(),
+            key_wrap_mechanism: "CKM_AES_KEY_WRAP".into(),
+        };
+        let text = meta.encode();
+        assert_eq!(
+            text,
+            r#"{"hmac":"bWFj","hmac_label":"coffer-hmac","key_wrap_mechanism":"CKM_AES_KEY_WRAP"}"#
+        );
+        assert_eq!(serde_json::from_str::<KekMeta>(&text).ok(), Some(meta));
     }
 
     #[test]
