@@ -216,6 +216,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pad.key_wrap_mechanism, WrapMechanism::AesKeyWrapPad);
+        assert_eq!(pad.token().unwrap(), TokenSelector::SlotId(0));
+        for (field, value, says) in [
+            ("kek_cache_size", serde_json::json!(0), "kek_cache_size"),
+            ("mkek_label", serde_json::json!(""), "must not be empty"),
+            ("hmac_label", serde_json::json!(""), "must not be empty"),
+        ] {
+            let mut v = serde_json::json!({"library": "/x.so", "slot_id": 0});
+            v[field] = value;
+            let err = parse(v).unwrap().validate().unwrap_err();
+            assert!(err.to_string().contains(says), "{field}: {err}");
+        }
         assert_eq!(
             WrapMechanism::from_name(pad.key_wrap_mechanism.name()),
             Some(WrapMechanism::AesKeyWrapPad)
@@ -246,6 +257,17 @@ mod tests {
         assert!(with("pin_file", empty.to_string_lossy().into())
             .load_pin()
             .is_err());
+        let absent = with(
+            "pin_file",
+            dir.path().join("absent").to_string_lossy().into(),
+        )
+        .load_pin()
+        .expect_err("a missing pin_file is refused");
+        assert!(matches!(&absent, PluginError::Config(_)));
+        assert!(
+            absent.to_string().contains("cannot read pin_file"),
+            "{absent}"
+        );
         let mut two = base.clone();
         two["pin"] = "1".into();
         two["pin_env"] = "X".into();

@@ -41,7 +41,7 @@ use plugin_api::{
     SupportKind, WrappedKek,
 };
 use ring::rand::{SecureRandom, SystemRandom};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
 pub use config::{P11Config, TokenSelector, WrapMechanism};
@@ -74,7 +74,7 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError> 
 }
 
 /// What the core persists with a wrapped project KEK (`plugin_meta`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct KekMeta {
     /// HMAC-SHA256 of the KEK's binding and wrapped bytes, base64.
     hmac: String,
@@ -82,6 +82,19 @@ struct KekMeta {
     hmac_label: String,
     /// `CKM_AES_KEY_WRAP` or `CKM_AES_KEY_WRAP_PAD`.
     key_wrap_mechanism: String,
+}
+
+impl KekMeta {
+    /// The stored form: a JSON object of the three fields (a JSON value's text cannot fail,
+    /// unlike serialising through serde).
+    fn encode(&self) -> String {
+        serde_json::json!({
+            "hmac": self.hmac,
+            "hmac_label": self.hmac_label,
+            "key_wrap_mechanism": self.key_wrap_mechanism,
+        })
+        .to_string()
+    }
 }
 
 /// An unwrapped project KEK: a session object in the token, valid in its epoch.
@@ -171,8 +184,9 @@ impl P11Crypto {
             cfg.session_pool_size,
             Duration::from_millis(cfg.session_wait_ms),
         )?;
-        let capacity = std::num::NonZeroUsize::new(cfg.kek_cache_size)
-            .ok_or_else(|| PluginError::Config("kek_cache_size must be at least 1".into()))?;
+        // validate() refused a kek_cache_size of 0.
+        let capacity =
+            std::num::NonZeroUsize::new(cfg.kek_cache_size).unwrap_or(std::num::NonZeroUsize::MIN);
         let plugin = P11Crypto {
             token,
             mkek_label: cfg.mkek_label.clone(),
@@ -332,10 +346,7 @@ impl P11Crypto {
         Ok(WrappedKek {
             wrapped,
             master_key_id: self.mkek_label.clone(),
-            plugin_meta: Some(
-                serde_json::to_string(&meta)
-                    .map_err(|e| PluginError::Internal(format!("encoding KEK metadata: {e}")))?,
-            ),
+            plugin_meta: Some(meta.encode()),
         })
     }
 
@@ -832,6 +843,21 @@ mod tests {
     }
 
     #[test]
+    fn kek_metadata_reads_back() {
+        let meta = KekMeta {
+            hmac: "bWFj".into(),
+            hmac_label: "coffer-hmac".into(),
+            key_wrap_mechanism: "CKM_AES_KEY_WRAP".into(),
+        };
+        let text = meta.encode();
+        assert_eq!(
+            text,
+            r#"{"hmac":"bWFj","hmac_label":"coffer-hmac","key_wrap_mechanism":"CKM_AES_KEY_WRAP"}"#
+        );
+        assert_eq!(serde_json::from_str::<KekMeta>(&text).ok(), Some(meta));
+    }
+
+    #[test]
     fn supported_specs() {
         let spec = |a: &str, b: u32, m: Option<&str>| KeySpec {
             algorithm: Some(a.into()),
@@ -850,6 +876,16 @@ mod tests {
             Some("xts")
         )));
         assert!(!P11Crypto::symmetric_supported(&spec("aes", 512, None)));
+        assert!(P11Crypto::symmetric_supported(&spec(
+            "aes",
+            256,
+            Some("XTS")
+        )));
+        assert!(!P11Crypto::symmetric_supported(&spec(
+            "aes",
+            384,
+            Some("xts")
+        )));
         assert!(P11Crypto::symmetric_supported(&spec(
             "hmacsha256",
             384,
@@ -888,6 +924,16 @@ mod tests {
             Recovery::Reinitialize
         );
         assert_eq!(recovery(&e(RvError::EncryptedDataInvalid)), Recovery::None);
+        // An outage that outlasted the retry is a 503.
+        assert!(matches!(
+            classify("op", "x", &e(RvError::SessionClosed)),
+            PluginError::Unavailable(_)
+        ));
+        // A failure of the binding itself, not of the module, is nothing to recover from.
+        assert_eq!(recovery(&CkError::NotSupported), Recovery::None);
+        let internal = classify("op", "x", &CkError::NotSupported);
+        assert!(matches!(internal, PluginError::Internal(_)));
+        assert!(internal.to_string().contains("op: x: "), "{internal}");
         assert_eq!(trim_leading_zeros(&[0, 0, 1, 0]), &[1, 0]);
         assert_eq!(trim_leading_zeros(&[0, 0]), &[] as &[u8]);
     }

@@ -36,8 +36,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `C_Initialize`, where "already initialised" is success.
 fn initialize(ctx: &Pkcs11) -> Result<(), CkError> {
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(()),
-        Err(e) => Err(e),
+        Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(()),
+        other => other,
     }
 }
 
@@ -153,6 +153,18 @@ impl Opening {
             }
             Opening::Failed(e) => e,
         }
+    }
+}
+
+/// A failure to reach the token: the module lost its initialisation, or the token is
+/// unavailable.
+fn unavailable(what: &str, e: CkError) -> Opening {
+    match e {
+        CkError::Pkcs11(RvError::CryptokiNotInitialized, _) => Opening::NotInitialized,
+        e => Opening::Failed(PluginError::Unavailable(format!(
+            "{what}: {}",
+            describe(&e)
+        ))),
     }
 }
 
@@ -338,13 +350,6 @@ impl Token {
     }
 
     fn try_open_session(&self, known: Option<Slot>) -> Result<(Session, Slot), Opening> {
-        let unavailable = |what: &str, e: CkError| match e {
-            CkError::Pkcs11(RvError::CryptokiNotInitialized, _) => Opening::NotInitialized,
-            e => Opening::Failed(PluginError::Unavailable(format!(
-                "{what}: {}",
-                describe(&e)
-            ))),
-        };
         let slot = match known {
             Some(slot) => slot,
             None => self.find_slot()?,
@@ -368,13 +373,10 @@ impl Token {
     }
 
     fn find_slot(&self) -> Result<Slot, Opening> {
-        let slots = self.ctx.get_slots_with_token().map_err(|e| match e {
-            CkError::Pkcs11(RvError::CryptokiNotInitialized, _) => Opening::NotInitialized,
-            e => Opening::Failed(PluginError::Unavailable(format!(
-                "cannot list the HSM's slots: {}",
-                describe(&e)
-            ))),
-        })?;
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(|e| unavailable("cannot list the HSM's slots", e))?;
         match &self.selector {
             TokenSelector::SlotId(id) => {
                 slots.into_iter().find(|s| s.id() == *id).ok_or_else(|| {

@@ -6,7 +6,11 @@ mod support;
 
 use std::sync::Arc;
 
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::types::Ulong;
 use p11_crypto::admin::{self, MasterKey};
+use p11_crypto::token::Recovery;
 use p11_crypto::P11Crypto;
 use plugin_api::testkit::MemoryKeks;
 use plugin_api::{
@@ -14,7 +18,15 @@ use plugin_api::{
 };
 use support::{config, softhsm};
 
-const TOKENS: &[&str] = &["coffer-unit", "coffer-pin", "coffer-logout", "coffer-admin"];
+const TOKENS: &[&str] = &[
+    "coffer-unit",
+    "coffer-pin",
+    "coffer-logout",
+    "coffer-admin",
+    "coffer-odd",
+    "coffer-epoch",
+    "coffer-evict",
+];
 
 fn plugin(token: &str) -> P11Crypto {
     softhsm(TOKENS);
@@ -272,6 +284,18 @@ fn operator_commands_create_and_check_master_keys() {
     let err = admin::generate(&cfg, MasterKey::Mkek, "coffer-mkek", 32).unwrap_err();
     assert!(err.to_string().contains("already holds"), "{err}");
     assert!(admin::generate(&cfg, MasterKey::Mkek, "odd", 20).is_err());
+    for (key, label, len, says) in [
+        (MasterKey::Mkek, "", 32, "must not be empty"),
+        (MasterKey::Hmac, "short-hmac", 16, "32 to 64 bytes"),
+        (MasterKey::Hmac, "long-hmac", 65, "32 to 64 bytes"),
+    ] {
+        match admin::generate(&cfg, key, label, len) {
+            Err(PluginError::InvalidInput(m)) => assert!(m.contains(says), "{m}"),
+            other => panic!("{key:?} '{label}' of {len} bytes gave {other:?}"),
+        }
+    }
+    assert_eq!(MasterKey::Mkek.configured_label(&cfg), "coffer-mkek");
+    assert_eq!(MasterKey::Hmac.configured_label(&cfg), "coffer-hmac");
     assert!(admin::check(&cfg, MasterKey::Mkek, "absent").is_err());
     // The HMAC key is not a master KEK, and the other way round.
     assert!(admin::check(&cfg, MasterKey::Mkek, "coffer-hmac").is_err());
@@ -310,4 +334,416 @@ fn configuration_mistakes_are_clear() {
         P11Crypto::new(&bad_lib),
         Err(PluginError::Config(_))
     ));
+}
+
+/// A token key made by the test itself, bypassing the operator commands' checks (as another
+/// application or a careless operator could).
+fn make_key(p: &P11Crypto, label: &str, key_type: KeyType, extra: &[Attribute]) {
+    make_key_of(p, label, key_type, 32, extra);
+}
+
+fn make_key_of(p: &P11Crypto, label: &str, key_type: KeyType, len: u64, extra: &[Attribute]) {
+    let mechanism = if key_type == KeyType::AES {
+        Mechanism::AesKeyGen
+    } else {
+        Mechanism::GenericSecretKeyGen
+    };
+    let mut template = vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::ValueLen(Ulong::from(len)),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+    ];
+    template.extend_from_slice(extra);
+    let s = p.token().session().expect("a session");
+    s.generate_key(&mechanism, &template).expect("make a key");
+}
+
+#[test]
+fn odd_master_keys_are_refused_clearly() {
+    let p = plugin("coffer-odd");
+    let cfg = config("coffer-odd");
+    let aes_wrap = [Attribute::Wrap(true), Attribute::Unwrap(true)];
+
+    // Two master KEKs under one label.
+    make_key(&p, "twin-mkek", KeyType::AES, &aes_wrap);
+    make_key(&p, "twin-mkek", KeyType::AES, &aes_wrap);
+    let mut twins = cfg.clone();
+    twins.mkek_label = "twin-mkek".into();
+    match P11Crypto::new(&twins) {
+        Err(PluginError::KeyUnavailable(m)) => {
+            assert!(m.contains("2 master KEK (AES) keys"), "{m}")
+        }
+        other => panic!("twin master KEKs gave {:?}", other.err()),
+    }
+    match admin::check(&cfg, MasterKey::Mkek, "twin-mkek") {
+        Err(PluginError::KeyUnavailable(m)) => assert!(m.contains("2 keys are labelled"), "{m}"),
+        other => panic!("check of twins gave {other:?}"),
+    }
+
+    // An AES key that may not wrap is no master KEK.
+    make_key(
+        &p,
+        "stiff-mkek",
+        KeyType::AES,
+        &[Attribute::Wrap(false), Attribute::Unwrap(false)],
+    );
+    match admin::check(&cfg, MasterKey::Mkek, "stiff-mkek") {
+        Err(PluginError::Internal(m)) => assert!(m.contains("cannot wrap"), "{m}"),
+        other => panic!("check of a non-wrapping key gave {other:?}"),
+    }
+
+    // An HMAC key that may neither sign nor verify: the plugin starts (the key exists) but
+    // cannot sign a new project KEK, even after starting new sessions.
+    make_key(
+        &p,
+        "mute-hmac",
+        KeyType::GENERIC_SECRET,
+        &[Attribute::Sign(false), Attribute::Verify(false)],
+    );
+    let mut mute = cfg.clone();
+    mute.hmac_label = "mute-hmac".into();
+    let muted = P11Crypto::new(&mute).expect("the key exists");
+    let epoch = muted.token().epoch();
+    match muted.create_project_kek(plugin_api::KekBinding {
+        project_id: "odd",
+        kek_id: "k",
+    }) {
+        Err(PluginError::Internal(m)) => {
+            assert!(m.contains("signing a wrapped project KEK"), "{m}")
+        }
+        other => panic!("signing with a mute key gave {other:?}"),
+    }
+    assert!(muted.token().epoch() > epoch, "new sessions were tried");
+    // ... nor verify one that names it.
+    let k = kek(&p, "odd-project");
+    let enc = p.encrypt(&k, b"odd", binding("odd-project", "s")).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(k.wrapped.plugin_meta.as_deref().unwrap()).unwrap();
+    meta["hmac_label"] = "mute-hmac".into();
+    let mut renamed = k.clone();
+    renamed.wrapped.plugin_meta = Some(meta.to_string());
+    match p.decrypt(&renamed, &enc, binding("odd-project", "s")) {
+        Err(PluginError::Internal(m)) => assert!(m.contains("verifying"), "{m}"),
+        other => panic!("verifying with a mute key gave {other:?}"),
+    }
+    assert_eq!(
+        p.decrypt(&k, &enc, binding("odd-project", "s"))
+            .unwrap()
+            .as_slice(),
+        b"odd"
+    );
+
+    // An HMAC key too short for HMAC-SHA256: no new sessions help.
+    make_key_of(
+        &p,
+        "short-hmac",
+        KeyType::GENERIC_SECRET,
+        8,
+        &[Attribute::Sign(true), Attribute::Verify(true)],
+    );
+    let mut short = cfg.clone();
+    short.hmac_label = "short-hmac".into();
+    let shorted = P11Crypto::new(&short).expect("the key exists");
+    let epoch = shorted.token().epoch();
+    match shorted.create_project_kek(plugin_api::KekBinding {
+        project_id: "odd",
+        kek_id: "k",
+    }) {
+        Err(PluginError::Internal(m)) => {
+            assert!(m.contains("signing a wrapped project KEK"), "{m}")
+        }
+        other => panic!("signing with a short key gave {other:?}"),
+    }
+    assert_eq!(shorted.token().epoch(), epoch, "nothing to recover");
+
+    // No HMAC key at all.
+    let mut no_hmac = cfg.clone();
+    no_hmac.hmac_label = "never-made-hmac".into();
+    let err = P11Crypto::new(&no_hmac).err().expect("refused");
+    assert!(err.to_string().contains("coffer hsm gen-hmac"), "{err}");
+    assert!(
+        err.to_string().contains("HMAC key (generic secret)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_kek_metadata_is_an_integrity_error() {
+    let p = plugin("coffer-unit");
+    let k = kek(&p, "meta-project");
+    let enc = p.encrypt(&k, b"m", binding("meta-project", "s")).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(k.wrapped.plugin_meta.as_deref().unwrap()).unwrap();
+    for (field, value, says) in [
+        (
+            "key_wrap_mechanism",
+            "CKM_DES_WRAP",
+            "unknown wrap mechanism",
+        ),
+        ("hmac", "not base64!", "malformed HMAC"),
+    ] {
+        let mut m = meta.clone();
+        m[field] = value.into();
+        let mut bad = k.clone();
+        bad.wrapped.plugin_meta = Some(m.to_string());
+        match p.decrypt(&bad, &enc, binding("meta-project", "s")) {
+            Err(PluginError::Integrity(e)) => assert!(e.contains(says), "{e}"),
+            other => panic!("{field} = {value} gave {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn keks_wrapped_with_padding_are_usable_by_either_setting() {
+    softhsm(TOKENS);
+    let mut cfg = config("coffer-unit");
+    cfg.key_wrap_mechanism = p11_crypto::WrapMechanism::AesKeyWrapPad;
+    let padded = P11Crypto::new(&cfg).unwrap();
+    let plain = plugin("coffer-unit");
+    let k = kek(&padded, "pad-project");
+    assert!(k
+        .wrapped
+        .plugin_meta
+        .as_deref()
+        .unwrap()
+        .contains("CKM_AES_KEY_WRAP_PAD"));
+    let enc = padded
+        .encrypt(&k, b"padded", binding("pad-project", "s"))
+        .unwrap();
+    for p in [&padded, &plain] {
+        let dec = p.decrypt(&k, &enc, binding("pad-project", "s")).unwrap();
+        assert_eq!(dec.as_slice(), b"padded");
+    }
+    // The plain-wrap plugin moves it to its own mechanism.
+    let moved = plain.rewrap_project_kek(&k).unwrap().expect("rewrapped");
+    assert!(moved
+        .plugin_meta
+        .as_deref()
+        .unwrap()
+        .contains("\"CKM_AES_KEY_WRAP\""));
+    // A plugin with the same master KEK and mechanism but another HMAC key signs it anew.
+    admin::generate(&cfg, MasterKey::Hmac, "pad-hmac-2", 32).unwrap();
+    cfg.hmac_label = "pad-hmac-2".into();
+    let resigned = P11Crypto::new(&cfg)
+        .unwrap()
+        .rewrap_project_kek(&k)
+        .unwrap()
+        .expect("signed with the new HMAC key");
+    assert!(resigned
+        .plugin_meta
+        .as_deref()
+        .unwrap()
+        .contains("pad-hmac-2"));
+}
+
+#[test]
+fn an_exhausted_pool_fails_after_the_configured_wait() {
+    softhsm(TOKENS);
+    let mut cfg = config("coffer-unit");
+    cfg.session_pool_size = 1;
+    cfg.session_wait_ms = 50;
+    let p = P11Crypto::new(&cfg).unwrap();
+    let k = kek(&p, "tight-project");
+    let held = p.token().session().unwrap();
+    let started = std::time::Instant::now();
+    match p.encrypt(&k, b"x", binding("tight-project", "s")) {
+        Err(PluginError::Unavailable(m)) => {
+            assert!(m.contains("no free HSM session within 50 ms"), "{m}")
+        }
+        other => panic!("an exhausted pool gave {other:?}"),
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+    drop(held);
+    assert!(p.encrypt(&k, b"x", binding("tight-project", "s")).is_ok());
+}
+
+#[test]
+fn a_token_can_be_chosen_by_slot_id() {
+    softhsm(TOKENS);
+    let ctx = p11_crypto::token::module(&support::module()).unwrap();
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == "coffer-unit")
+        .expect("the coffer-unit slot");
+    let mut cfg = config("coffer-unit");
+    cfg.token_label = None;
+    cfg.slot_id = Some(slot.id());
+    let p = P11Crypto::new(&cfg).unwrap();
+    assert_eq!(p.token().library(), support::module().as_path());
+    let k = kek(&p, "slot-project");
+    let enc = p
+        .encrypt(&k, b"by slot", binding("slot-project", "s"))
+        .unwrap();
+    assert_eq!(
+        plugin("coffer-unit")
+            .decrypt(&k, &enc, binding("slot-project", "s"))
+            .unwrap()
+            .as_slice(),
+        b"by slot"
+    );
+
+    cfg.slot_id = Some(u64::from(u32::MAX) - 7);
+    match P11Crypto::new(&cfg) {
+        Err(PluginError::Config(m)) => assert!(m.contains("no token in slot"), "{m}"),
+        other => panic!("an empty slot gave {:?}", other.err()),
+    }
+}
+
+#[test]
+fn a_token_without_a_user_pin_cannot_be_logged_in_to() {
+    softhsm(TOKENS);
+    // An operator initialised a token (SO PIN only) but never set its user PIN.
+    let ctx = p11_crypto::token::module(&support::module()).unwrap();
+    let free = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| !ctx.get_token_info(*s).unwrap().token_initialized())
+        .expect("SoftHSM2 offers a free slot");
+    ctx.init_token(
+        free,
+        &cryptoki::types::AuthPin::from("5678"),
+        "coffer-nopin",
+    )
+    .unwrap();
+    let err = P11Crypto::new(&config("coffer-nopin"))
+        .err()
+        .expect("refused");
+    match &err {
+        PluginError::Unavailable(m) => {
+            assert!(m.contains("cannot log in to the token"), "{m}");
+            assert!(m.contains("UserPinNotInitialized"), "{m}");
+        }
+        other => panic!("a token without a user PIN gave {other:?}"),
+    }
+    assert!(
+        !err.to_string().contains(support::PIN),
+        "the PIN is never shown"
+    );
+}
+
+#[test]
+fn sessions_of_a_past_epoch_close_when_their_requests_end() {
+    let p = plugin("coffer-epoch");
+    let k = kek(&p, "epoch-project");
+    let enc = p.encrypt(&k, b"e", binding("epoch-project", "s")).unwrap();
+    // Two requests hold sessions while the login is lost and new sessions start.
+    let first = p.token().session().unwrap();
+    let second = p.token().session().unwrap();
+    let before = p.token().epoch();
+    let s = p.token().session().unwrap();
+    s.logout().unwrap();
+    drop(s);
+    let binding_kek = plugin_api::KekBinding {
+        project_id: "epoch-project",
+        kek_id: "k2",
+    };
+    p.create_project_kek(binding_kek)
+        .expect("retried in new sessions");
+    let after = p.token().epoch();
+    assert_eq!(after, before + 1);
+    // A second report of the same lost epoch, or of nothing to recover, changes nothing.
+    p.token().recover(before, Recovery::NewEpoch);
+    p.token().recover(after, Recovery::None);
+    assert_eq!(p.token().epoch(), after);
+    // The old sessions go back (to be closed) one by one; requests carry on meanwhile.
+    drop(first);
+    assert_eq!(
+        p.decrypt(&k, &enc, binding("epoch-project", "s"))
+            .unwrap()
+            .as_slice(),
+        b"e"
+    );
+    drop(second);
+    assert_eq!(
+        p.decrypt(&k, &enc, binding("epoch-project", "s"))
+            .unwrap()
+            .as_slice(),
+        b"e"
+    );
+    assert_eq!(p.name(), "p11_crypto");
+}
+
+#[test]
+fn the_registered_factory_builds_the_plugin() {
+    softhsm(TOKENS);
+    let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "p11_crypto").unwrap();
+    assert_eq!(d.status, plugin_api::PluginStatus::Stable);
+    let plugin_api::Factory::Crypto(build) = d.factory else {
+        panic!("not a crypto factory");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = serde_json::json!({
+        "library": support::module(),
+        "token_label": "coffer-unit",
+        "pin": support::PIN,
+    });
+    let ctx = |config| plugin_api::PluginContext {
+        instance: "hsm",
+        config,
+        data_dir: dir.path(),
+        profile: plugin_api::Profile::Production,
+    };
+    let p = build(&ctx(&cfg)).unwrap();
+    assert_eq!(p.name(), "p11_crypto");
+    let not_a_path = serde_json::json!({"library": 1});
+    assert!(matches!(
+        build(&ctx(&not_a_path)),
+        Err(PluginError::Config(_))
+    ));
+    let mut no_pin = cfg.clone();
+    no_pin["pin"] = serde_json::Value::Null;
+    assert!(matches!(build(&ctx(&no_pin)), Err(PluginError::Config(_))));
+}
+
+#[test]
+fn an_evicted_kek_already_gone_from_the_token_costs_no_request() {
+    softhsm(TOKENS);
+    let mut cfg = config("coffer-evict");
+    cfg.kek_cache_size = 1;
+    let p = P11Crypto::new(&cfg).unwrap();
+    let a = kek(&p, "evict-a");
+    let b = kek(&p, "evict-b");
+    let ea = p.encrypt(&a, b"a", binding("evict-a", "s")).unwrap();
+    // Another part of the application destroys every session key it can see on this token,
+    // the cached project KEK among them.
+    {
+        let s = p.token().session().unwrap();
+        let session_keys = s
+            .find_objects(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::Token(false),
+            ])
+            .unwrap();
+        assert!(
+            !session_keys.is_empty(),
+            "the cached KEK is a session object"
+        );
+        for h in session_keys {
+            s.destroy_object(h).unwrap();
+        }
+    }
+    let before = p.unwrap_count();
+    // B pushes A out of the cache; destroying A's object fails, which is only logged.
+    let eb = p.encrypt(&b, b"b", binding("evict-b", "s")).unwrap();
+    assert_eq!(p.unwrap_count(), before + 1);
+    assert_eq!(
+        p.decrypt(&a, &ea, binding("evict-a", "s"))
+            .unwrap()
+            .as_slice(),
+        b"a"
+    );
+    assert_eq!(
+        p.decrypt(&b, &eb, binding("evict-b", "s"))
+            .unwrap()
+            .as_slice(),
+        b"b"
+    );
+    assert_eq!(p.unwrap_count(), before + 3, "each KEK unwrapped again");
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 
-use p11_crypto::token::finalize_module;
+use p11_crypto::token::{finalize_module, Recovery};
 use p11_crypto::P11Crypto;
 use plugin_api::testkit::MemoryKeks;
 use plugin_api::{Binding, CryptoPlugin, KekResolver};
@@ -73,6 +73,59 @@ fn requests_survive_module_restarts() {
     let e2 = p.encrypt(&k2, b"new kek", binding("n")).unwrap();
     assert_eq!(
         p.decrypt(&k2, &e2, binding("n")).unwrap().as_slice(),
+        b"new kek"
+    );
+
+    // A plugin starting while the module is finalised initialises it again.
+    finalize_module(&module(), false).unwrap();
+    // Finalising it twice is refused by the module.
+    assert!(matches!(
+        finalize_module(&module(), false),
+        Err(plugin_api::PluginError::Unavailable(m)) if m.contains("CryptokiNotInitialized")
+    ));
+    let mut cfg = config("coffer-restart");
+    cfg.session_pool_size = 2;
+    let late = P11Crypto::new(&cfg).expect("starts on a finalised module");
+    // So does a request opening a new session on a known slot.
+    let held = late.token().session().unwrap();
+    finalize_module(&module(), false).unwrap();
+    let fresh = late
+        .token()
+        .session()
+        .expect("a new session after a restart");
+    drop(fresh);
+    drop(held);
+
+    // A module that cannot be initialised again (its configuration is gone): the request
+    // fails as unavailable, and so does starting a new epoch; once it can, requests work.
+    let conf = std::env::var_os("SOFTHSM2_CONF").expect("set by support::softhsm");
+    finalize_module(&module(), false).unwrap();
+    std::env::set_var("SOFTHSM2_CONF", "/nonexistent/softhsm2.conf");
+    let epoch = late.token().epoch();
+    late.token().recover(epoch, Recovery::NewEpoch);
+    match late.token().session() {
+        Err(plugin_api::PluginError::Unavailable(m)) => {
+            assert!(m.contains("cannot initialise the PKCS#11 module"), "{m}")
+        }
+        other => panic!("a module that cannot start gave {:?}", other.err()),
+    }
+    let epoch = late.token().epoch();
+    late.token().recover(epoch, Recovery::Reinitialize);
+    assert_eq!(late.token().epoch(), epoch + 1);
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+
+    for plugin in [&late, p.as_ref()] {
+        assert_eq!(
+            plugin.decrypt(&k2, &e2, binding("n")).unwrap().as_slice(),
+            b"new kek"
+        );
+    }
+    // Re-initialising a module that is already initialised is no failure.
+    let epoch = late.token().epoch();
+    late.token().recover(epoch, Recovery::Reinitialize);
+    assert_eq!(late.token().epoch(), epoch + 1);
+    assert_eq!(
+        late.decrypt(&k2, &e2, binding("n")).unwrap().as_slice(),
         b"new kek"
     );
 }
