@@ -216,7 +216,7 @@ class Identity:
 
     def _prefetch(self):
         """Keeps ``_depth`` projects (with their admin user and its token)
-        and ``_depth`` users ready. Keystone may be down for a while (the
+        and twice as many users ready. Keystone may be down for a while (the
         outage tests stop it): then it waits and tries again; what it had
         half made is left unused."""
         admin = frozenset(["admin"])
@@ -236,7 +236,7 @@ class Identity:
                              - TOKEN_MARGIN)
                     self._ready_projects.put(
                         (project, admin, user, password, token, until))
-                elif self._ready_users.qsize() < self._depth:
+                elif self._ready_users.qsize() < 2 * self._depth:
                     self._ready_users.put(self._make_user("ft-user"))
                 else:
                     self._stop.wait(0.02)
@@ -299,8 +299,7 @@ class Identity:
         """The user that requests without a user id act as."""
         key = (project, roles)
         if key not in self._default_users:
-            user, password = self._make_user("ft-default")
-            self._passwords[user] = password
+            user = self.new_user("ft-default")
             self.set_roles(user, project, roles)
             self._default_users[key] = user
         return self._default_users[key]
