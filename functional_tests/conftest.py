@@ -4,6 +4,14 @@ The suite talks to one live service, given by the environment variable
 ``COFFER_URL`` (for example ``http://127.0.0.1:9311``), over plain HTTP and
 nothing else. Every test works in its own freshly named project, so tests do
 not depend on an empty database, on each other, or on the order they run in.
+
+``COFFER_AUTH`` picks how requests carry their identity: ``trusted`` (the
+default) sends ``X-Project-Id`` / ``X-Roles`` / ``X-User-Id``; ``keystone``
+sends a real Keystone token for the same project, roles and user instead,
+made by ``keystone_identity`` from the Keystone that ``COFFER_KEYSTONE_ENV``
+describes. Tests about the identity headers themselves carry the marker
+``trusted_headers`` and are skipped in keystone mode; ``test_keystone.py``
+runs only there.
 """
 import json
 import os
@@ -63,9 +71,62 @@ REASONS = {
     409: "Conflict",
     413: "Request Entity Too Large",
     415: "Unsupported Media Type",
+    503: "Service Unavailable",
 }
 
 _OMIT = object()
+
+AUTH = os.environ.get("COFFER_AUTH", "").strip().lower() or "trusted"
+KEYSTONE = AUTH == "keystone"
+_identity = None
+
+
+def keystone_broker():
+    """The Keystone identity broker (keystone mode only), made on first use."""
+    global _identity
+    assert KEYSTONE, "keystone_broker() outside keystone mode"
+    if _identity is None:
+        import keystone_identity as ki
+        path = os.environ.get("COFFER_KEYSTONE_ENV", "").strip()
+        if not path or not os.path.isfile(path):
+            pytest.fail("COFFER_AUTH=keystone needs COFFER_KEYSTONE_ENV: the "
+                        "env.json written by scripts/keystone start (got %r)"
+                        % path, pytrace=False)
+        _identity = ki.Identity.from_env_file(path, prefetch=3)
+    return _identity
+
+
+def pytest_configure(config):
+    if AUTH not in ("trusted", "keystone"):
+        raise pytest.UsageError("COFFER_AUTH must be trusted or keystone, "
+                                "not %r" % AUTH)
+
+
+def pytest_unconfigure(config):
+    if _identity is not None:
+        _identity.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _identity is not None:
+        counts = _identity.counts
+        terminalreporter.write_line(
+            "keystone broker: %d projects, %d users (%d of them made ahead), "
+            "%d role grants, %d removals, %d tokens; %d calls, the tests "
+            "waited %.0f s for them" % (
+                counts["projects"], counts["users"], counts["prefetched"],
+                counts["grants"], counts["revokes"], counts["tokens"],
+                counts["calls"], _identity.waited))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not KEYSTONE:
+        return
+    skip = pytest.mark.skip(reason="about trusted identity headers, which "
+                                   "keystone mode ignores")
+    for item in items:
+        if item.get_closest_marker("trusted_headers"):
+            item.add_marker(skip)
 
 
 # ---------------------------------------------------------------------------
@@ -220,12 +281,18 @@ class Api:
                 json_body=_OMIT, data=None, headers=None, params=None):
         hdrs = {}
         proj = self.project if project is _OMIT else project
-        if proj is not None:
-            hdrs["X-Project-Id"] = proj
-        if roles is not None:
-            hdrs["X-Roles"] = roles
-        if user is not None:
-            hdrs["X-User-Id"] = user
+        if KEYSTONE:
+            # the same identity, as a token; no project, no token
+            if proj is not None:
+                hdrs["X-Auth-Token"] = keystone_broker().token(
+                    proj, roles, user)
+        else:
+            if proj is not None:
+                hdrs["X-Project-Id"] = proj
+            if roles is not None:
+                hdrs["X-Roles"] = roles
+            if user is not None:
+                hdrs["X-User-Id"] = user
         if accept is not None:
             hdrs["Accept"] = accept
         if api_version is not None:
@@ -258,6 +325,15 @@ class Api:
 
     def patch(self, path, **kw):
         return self.request("PATCH", path, **kw)
+
+    def creator_id(self, roles=None, user=None):
+        """The ``creator_id`` Coffer records for what this client creates
+        with these identity arguments: the ``X-User-Id`` (None without one)
+        with trusted headers; in keystone mode the token's user, which is
+        there even when the test names no user."""
+        if KEYSTONE:
+            return keystone_broker().acting_user(self.project, roles, user)
+        return user
 
     def secret_ref(self, secret_id):
         return "%s/v1/secrets/%s" % (self.base, secret_id)
@@ -340,11 +416,18 @@ class Api:
 
 
 def new_project_id():
+    """A project id nobody else has used; a new Keystone project's id in
+    keystone mode."""
+    if KEYSTONE:
+        return keystone_broker().new_project()
     return "ft-" + uuid.uuid4().hex
 
 
 def new_user_id():
-    """A user id nobody else has used (ACL user lists are global)."""
+    """A user id nobody else has used (ACL user lists are global); a new
+    Keystone user's id in keystone mode."""
+    if KEYSTONE:
+        return keystone_broker().new_user()
     return "ft-user-" + uuid.uuid4().hex
 
 

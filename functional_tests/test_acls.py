@@ -403,6 +403,7 @@ def test_acl_only_lists_secrets_shared_with_the_user(api, make_api, people):
     assert parse_json(resp)["total"] == 2
 
 
+@pytest.mark.trusted_headers
 def test_acl_only_without_user_lists_the_project(api, make_api, people):
     api.create_secret()
     other = make_api()

@@ -1,17 +1,56 @@
-"""The real python-barbicanclient, unauthenticated, used unchanged."""
+"""The real python-barbicanclient, used unchanged.
+
+With trusted headers the client is unauthenticated: it is given Coffer's URL
+and a project id, which it sends as ``X-Project-Id`` (no ``X-Roles``, so
+admin, unless a test asks for a role). In keystone mode it is used as an
+OpenStack user would: a keystoneauth1 password session of a Keystone user
+with the ``creator`` role (or the role a test asks for) on a fresh project,
+and Coffer found through the service catalog (type ``key-manager``, public
+interface).
+"""
 import time
 
 import pytest
 
 from barbicanclient import client as bc_client
 from barbicanclient import exceptions as bc_exc
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 
-from conftest import new_project_id
+from conftest import KEYSTONE, keystone_broker, new_project_id
+
+
+@pytest.fixture(scope="session")
+def catalog(base_url):
+    """In keystone mode: Coffer is the key-manager endpoint of the catalog."""
+    if KEYSTONE:
+        keystone_broker().register_endpoint(base_url)
 
 
 @pytest.fixture
-def barbican(base_url):
-    return bc_client.Client(endpoint=base_url, project_id=new_project_id())
+def make_barbican(base_url, catalog):
+    """Clients on fresh projects; ``roles`` as in ``Api.request``, except
+    that keystone mode makes ``creator`` the default."""
+    def factory(roles=None, project=None):
+        project = project or new_project_id()
+        if KEYSTONE:
+            broker = keystone_broker()
+            user = broker.acting_user(project, roles or "creator")
+            auth = v3.Password(auth_url=broker.auth_url, user_id=user,
+                               password=broker.password(user),
+                               project_id=project)
+            return bc_client.Client(session=ks_session.Session(auth=auth))
+        if roles is None:
+            return bc_client.Client(endpoint=base_url, project_id=project)
+        session = ks_session.Session(additional_headers={"X-Roles": roles})
+        return bc_client.Client(session=session, endpoint=base_url,
+                                project_id=project)
+    return factory
+
+
+@pytest.fixture
+def barbican(make_barbican):
+    return make_barbican()
 
 
 def test_client_negotiates_the_highest_microversion(barbican):
@@ -133,13 +172,29 @@ def test_secret_object_delete(barbican):
     assert err.value.status_code == 404
 
 
-def test_projects_are_isolated(barbican, base_url):
+def test_projects_are_isolated(barbican, make_barbican):
     ref = barbican.secrets.create(name="mine", payload="x").store()
-    other = bc_client.Client(endpoint=base_url, project_id=new_project_id())
+    other = make_barbican()
     assert other.secrets.list() == []
     with pytest.raises(bc_exc.HTTPClientError) as err:
         other.secrets.get(ref).name
     assert err.value.status_code == 403
+
+
+def test_observer_reads_but_cannot_write(make_barbican):
+    project = new_project_id()
+    writer = make_barbican(roles="creator", project=project)
+    ref = writer.secrets.create(name="seen", payload="x").store()
+    observer = make_barbican(roles="observer", project=project)
+    assert [s.secret_ref for s in observer.secrets.list()] == [ref]
+    assert observer.secrets.get(ref).payload == "x"
+    with pytest.raises(bc_exc.HTTPClientError) as err:
+        observer.secrets.create(name="no", payload="y").store()
+    assert err.value.status_code == 403
+    with pytest.raises(bc_exc.HTTPClientError) as err:
+        observer.secrets.delete(ref)
+    assert err.value.status_code == 403
+    assert writer.secrets.get(ref).payload == "x"
 
 
 # ---------------------------------------------------------------------------
@@ -271,7 +326,9 @@ def test_delete_secret_with_consumers_needs_force(barbican):
 # Orders
 # ---------------------------------------------------------------------------
 
-def test_key_order(barbican, base_url):
+def test_key_order(make_barbican, base_url):
+    # deleting an order takes the admin role
+    barbican = make_barbican(roles="admin")
     order = barbican.orders.create_key(name="ordered", algorithm="aes",
                                        bit_length=256, mode="cbc")
     order_ref = order.submit()

@@ -15,8 +15,8 @@ from conftest import (CONTAINER_KEYS, JSON_ONLY, METADATA_KEYS,
                       METADATA_KEYS_WITH_CONSUMERS, TIMESTAMP_RE,
                       assert_error, assert_json_content_type,
                       assert_json_exact, assert_no_content, assert_status,
-                      assert_v1_headers, parse_json, same_json_with_order,
-                      schema_msg)
+                      assert_v1_headers, new_user_id, parse_json,
+                      same_json_with_order, schema_msg)
 
 V11 = "key-manager 1.1"
 V12 = "key-manager 1.2"
@@ -224,19 +224,20 @@ def test_consumer_of_another_project_via_acl_is_theirs_to_remove(
         api, make_api, container):
     # An ACL reader from another project may register and remove its own
     # consumer, but not one registered by the container's project.
+    reader = new_user_id()
     api.put("/v1/containers/%s/acl" % container,
-            json_body={"read": {"users": ["acl-reader"]}})
+            json_body={"read": {"users": [reader]}})
     api.post(cpath(container), json_body=svc("owners"))
     other = make_api()
     resp = other.post(cpath(container), json_body=svc("theirs"),
-                      user="acl-reader", roles="observer")
+                      user=reader, roles="observer")
     assert_status(resp, 200)
     resp = other.delete(cpath(container), json_body=svc("owners"),
-                        user="acl-reader", roles="observer")
+                        user=reader, roles="observer")
     assert_error(resp, 403, "Not Allowed. Sorry, only the creator of a "
                             "consumer can delete it.")
     resp = other.delete(cpath(container), json_body=svc("theirs"),
-                        user="acl-reader", roles="observer")
+                        user=reader, roles="observer")
     assert_status(resp, 200)
     assert api.container(container)["consumers"] == [svc("owners")]
 

@@ -11,7 +11,8 @@ import pytest
 from conftest import (CONTAINER_KEYS, JSON_ONLY, TIMESTAMP_RE, assert_error,
                       assert_json_content_type, assert_json_exact,
                       assert_no_content, assert_status, assert_v1_headers,
-                      denied, parse_json, same_json_with_order, schema_msg)
+                      denied, new_user_id, parse_json, same_json_with_order,
+                      schema_msg)
 
 NOT_FOUND = "Secrets container not found."
 INVALID_ID = "Not Found. Provided container id is invalid."
@@ -70,15 +71,17 @@ def test_get_has_barbicans_shape(api, secrets):
     expected = {
         "created": body["created"], "updated": body["updated"],
         "status": "ACTIVE", "name": "c1", "type": "generic",
-        "creator_id": None, "secret_refs": [ref("s", secrets[0])],
+        "creator_id": api.creator_id(),
+        "secret_refs": [ref("s", secrets[0])],
         "consumers": [], "container_ref": cref,
     }
     assert same_json_with_order(body, expected)
 
 
 def test_creator_id_is_the_user_id_header(api):
-    cid, _ = api.create_container(user="container-maker")
-    assert api.container(cid)["creator_id"] == "container-maker"
+    maker = new_user_id()
+    cid, _ = api.create_container(user=maker)
+    assert api.container(cid)["creator_id"] == maker
 
 
 def test_generic_with_several_refs_and_the_same_secret_twice(api, secrets):

@@ -16,6 +16,7 @@ def mentions_project_header(description):
     return "X-Project-Id" in description
 
 
+@pytest.mark.trusted_headers
 @pytest.mark.parametrize("accept", [None, "application/json", "text/plain",
                                     "*/*"])
 def test_missing_project_is_401_json(api, accept):
@@ -23,12 +24,14 @@ def test_missing_project_is_401_json(api, accept):
     assert_error(resp, 401, mentions_project_header, v1=False)
 
 
+@pytest.mark.trusted_headers
 def test_missing_project_on_create_is_401_and_creates_nothing(api):
     resp = api.post("/v1/secrets", project=None, json_body={
         "payload": "x", "payload_content_type": "text/plain"})
     assert_error(resp, 401, mentions_project_header, v1=False)
 
 
+@pytest.mark.trusted_headers
 def test_missing_project_on_item_routes_is_401(api):
     sid, _ = api.create_secret()
     for method, path in (("GET", "/v1/secrets/%s" % sid),
@@ -40,6 +43,7 @@ def test_missing_project_on_item_routes_is_401(api):
     assert api.payload(sid, accept="text/plain") == b"s3cr3t"
 
 
+@pytest.mark.trusted_headers
 def test_empty_project_header_is_401(api):
     resp = api.get("/v1/secrets", project="")
     assert_error(resp, 401, mentions_project_header, v1=False)

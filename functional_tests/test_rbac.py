@@ -14,7 +14,7 @@
 import pytest
 
 from conftest import (assert_error, assert_no_content, assert_status, denied,
-                      parse_json)
+                      new_user_id, parse_json)
 
 ROLES = ["admin", "creator", "observer", "audit", "reader"]
 
@@ -99,8 +99,8 @@ def test_put_payload(api, role):
 @pytest.mark.parametrize("role", ROLES)
 def test_delete(api, role):
     # created by another user, so "creator" succeeds through its role alone
-    sid, _ = api.create_secret(user="the-owner")
-    resp = api.delete("/v1/secrets/%s" % sid, roles=role, user="not-the-owner")
+    sid, _ = api.create_secret(user=new_user_id())
+    resp = api.delete("/v1/secrets/%s" % sid, roles=role, user=new_user_id())
     if allowed(role, "admin", "creator"):
         assert_no_content(resp)
         assert_status(api.get("/v1/secrets/%s" % sid), 404)
@@ -110,19 +110,18 @@ def test_delete(api, role):
 
 
 def test_creator_cannot_delete_others_private_secret(api):
-    sid, _ = api.create_secret(user="the-owner")
+    owner, other = new_user_id(), new_user_id()
+    sid, _ = api.create_secret(user=owner)
     resp = api.put("/v1/secrets/%s/acl" % sid,
                    json_body={"read": {"users": [], "project-access": False}})
     assert_status(resp, 200)
 
-    resp = api.delete("/v1/secrets/%s" % sid, roles="creator",
-                      user="not-the-owner")
+    resp = api.delete("/v1/secrets/%s" % sid, roles="creator", user=other)
     assert_error(resp, 403, denied("Secret deletion"))
     assert_status(api.get("/v1/secrets/%s" % sid), 200)
 
     # its own creator still may, through the same role
-    resp = api.delete("/v1/secrets/%s" % sid, roles="creator",
-                      user="the-owner")
+    resp = api.delete("/v1/secrets/%s" % sid, roles="creator", user=owner)
     assert_no_content(resp)
 
 

@@ -346,6 +346,7 @@ def test_owner_creator_may_delete_their_container(api, owner):
     assert_status(resp, 204)
 
 
+@pytest.mark.trusted_headers
 def test_creator_without_user_id_owns_containers_without_creator(api):
     # with neither X-User-Id nor creator_id, the owner check compares
     # "None" with "None" and passes

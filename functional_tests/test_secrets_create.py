@@ -114,7 +114,7 @@ def test_create_with_all_fields(api):
     assert {k: meta[k] for k in meta if k not in ("created", "updated")} == {
         "status": "ACTIVE", "name": "aes key", "secret_type": "symmetric",
         "expiration": "2099-12-31T19:14:44.180394", "algorithm": "aes",
-        "bit_length": 256, "mode": "cbc", "creator_id": None,
+        "bit_length": 256, "mode": "cbc", "creator_id": api.creator_id(),
         "content_types": {"default": "application/octet-stream"},
         "secret_ref": ref}
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import (METADATA_KEYS, METADATA_KEYS_NO_PAYLOAD, TIMESTAMP_RE,
                       assert_error, assert_json_content_type, assert_status,
-                      assert_v1_headers, denied, parse_json)
+                      assert_v1_headers, denied, new_user_id, parse_json)
 
 INVALID_ID = "Not Found. Provided secret id is invalid."
 NOT_FOUND = "Secret not found."
@@ -48,7 +48,7 @@ def test_metadata_exact_shape(api):
             if k not in ("created", "updated")} == {
         "status": "ACTIVE", "name": "x", "secret_type": "opaque",
         "expiration": None, "algorithm": None, "bit_length": None,
-        "mode": None, "creator_id": None,
+        "mode": None, "creator_id": api.creator_id(),
         "content_types": {"default": "text/plain"}, "secret_ref": ref}
 
 
@@ -67,15 +67,18 @@ def test_name_is_null_when_not_given(api):
 
 
 def test_creator_id_is_the_user_id_header(api):
-    sid, _ = api.create_secret(user="user-7f3a")
-    assert api.metadata(sid)["creator_id"] == "user-7f3a"
+    owner = new_user_id()
+    sid, _ = api.create_secret(user=owner)
+    assert api.metadata(sid)["creator_id"] == owner
     # whoever reads it
-    assert api.metadata(sid, user="someone-else")["creator_id"] == "user-7f3a"
+    assert api.metadata(sid, user=new_user_id())["creator_id"] == owner
 
 
 def test_creator_id_is_null_without_user_id_header(api):
+    # (in keystone mode: the user of the token, which always has one)
     sid, _ = api.create_secret()
-    assert api.metadata(sid, user="reader-1")["creator_id"] is None
+    expected = api.creator_id()
+    assert api.metadata(sid, user=new_user_id())["creator_id"] == expected
 
 
 @pytest.mark.parametrize("accept", ["application/json", "*/*", None])
