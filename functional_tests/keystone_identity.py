@@ -96,7 +96,7 @@ class Identity:
         self._tokens = {}          # (project, roles, user) -> (token, until)
         self._stats_lock = threading.Lock()
         self.counts = {"projects": 0, "users": 0, "tokens": 0, "grants": 0,
-                       "revokes": 0, "calls": 0, "prefetched": 0}
+                       "removals": 0, "calls": 0, "prefetched": 0}
         self.waited = 0.0          # seconds the tests spent waiting on us
         self._ready_projects = queue.Queue()
         self._ready_users = queue.Queue()
@@ -287,7 +287,7 @@ class Identity:
             self._count("grants")
         for name in sorted(current - roles):
             self._call("DELETE", path % self.role_id(name), (204,))
-            self._count("revokes")
+            self._count("removals")
         self._granted[(user, project)] = roles
         # Keystone works the roles of a token out when validating it, so
         # a token issued before the change would now carry the new
