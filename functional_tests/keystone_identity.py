@@ -185,11 +185,12 @@ class Identity:
             return self._admin_token
 
     def role_id(self, name):
-        """The id of role ``name``, made if Keystone has none of that name."""
+        """The id of role ``name`` (exactly that name: Keystone keeps the
+        case it was given), made if Keystone has none of that name."""
         with self._roles_lock:
             if self._role_ids is None:
                 resp = self._call("GET", "/roles", (200,))
-                self._role_ids = {r["name"].lower(): r["id"]
+                self._role_ids = {r["name"]: r["id"]
                                   for r in resp.json()["roles"]}
             if name not in self._role_ids:
                 resp = self._call("POST", "/roles", (201,),
@@ -379,6 +380,13 @@ class Identity:
             "methods": ["application_credential"],
             "application_credential": {"id": cred_id,
                                        "secret": cred_secret}}})
+
+    def grant_project_role(self, user, project, role):
+        """One more role for ``user`` on ``project``, outside the
+        bookkeeping of ``set_roles`` (for a user that is not used through
+        ``token``)."""
+        self._call("PUT", "/projects/%s/users/%s/roles/%s"
+                   % (project, user, self.role_id(role)), (204,))
 
     def grant_domain_role(self, user, role, domain=DOMAIN):
         self._call("PUT", "/domains/%s/users/%s/roles/%s"
