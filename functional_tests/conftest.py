@@ -115,7 +115,7 @@ def pytest_terminal_summary(terminalreporter):
             "%d role grants, %d removals, %d tokens; %d calls, the tests "
             "waited %.0f s for them" % (
                 counts["projects"], counts["users"], counts["prefetched"],
-                counts["grants"], counts["revokes"], counts["tokens"],
+                counts["grants"], counts["removals"], counts["tokens"],
                 counts["calls"], _identity.waited))
 
 

@@ -96,7 +96,7 @@ class Identity:
         self._tokens = {}          # (project, roles, user) -> (token, until)
         self._stats_lock = threading.Lock()
         self.counts = {"projects": 0, "users": 0, "tokens": 0, "grants": 0,
-                       "revokes": 0, "calls": 0, "prefetched": 0}
+                       "removals": 0, "calls": 0, "prefetched": 0}
         self.waited = 0.0          # seconds the tests spent waiting on us
         self._ready_projects = queue.Queue()
         self._ready_users = queue.Queue()
@@ -185,11 +185,12 @@ class Identity:
             return self._admin_token
 
     def role_id(self, name):
-        """The id of role ``name``, made if Keystone has none of that name."""
+        """The id of role ``name`` (exactly that name: Keystone keeps the
+        case it was given), made if Keystone has none of that name."""
         with self._roles_lock:
             if self._role_ids is None:
                 resp = self._call("GET", "/roles", (200,))
-                self._role_ids = {r["name"].lower(): r["id"]
+                self._role_ids = {r["name"]: r["id"]
                                   for r in resp.json()["roles"]}
             if name not in self._role_ids:
                 resp = self._call("POST", "/roles", (201,),
@@ -287,7 +288,7 @@ class Identity:
             self._count("grants")
         for name in sorted(current - roles):
             self._call("DELETE", path % self.role_id(name), (204,))
-            self._count("revokes")
+            self._count("removals")
         self._granted[(user, project)] = roles
         # Keystone works the roles of a token out when validating it, so
         # a token issued before the change would now carry the new
@@ -379,6 +380,13 @@ class Identity:
             "methods": ["application_credential"],
             "application_credential": {"id": cred_id,
                                        "secret": cred_secret}}})
+
+    def grant_project_role(self, user, project, role):
+        """One more role for ``user`` on ``project``, outside the
+        bookkeeping of ``set_roles`` (for a user that is not used through
+        ``token``)."""
+        self._call("PUT", "/projects/%s/users/%s/roles/%s"
+                   % (project, user, self.role_id(role)), (204,))
 
     def grant_domain_role(self, user, role, domain=DOMAIN):
         self._call("PUT", "/domains/%s/users/%s/roles/%s"

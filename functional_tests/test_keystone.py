@@ -210,6 +210,17 @@ def test_implied_roles_come_with_admin(api, broker):
                        json_body=PAYLOAD), 201)
 
 
+def test_role_names_match_whatever_their_case(api, broker):
+    # Keystone keeps a role name as it was created; Coffer lower-cases them
+    user = new_user_id()
+    broker.grant_project_role(user, api.project, "CREATOR")
+    token, body = broker.issue(user, api.project)
+    assert [r["name"] for r in body["roles"]] == ["CREATOR"]
+    # creator may create secrets, which no role outside the matrix may
+    assert_status(send(api, "POST", "/v1/secrets", token=token,
+                       json_body=PAYLOAD), 201)
+
+
 @pytest.mark.parametrize("role", ["member", "reader"])
 def test_secure_rbac_roles_mean_nothing_to_the_legacy_policy(api, role):
     resp = api.post("/v1/secrets", roles=role, json_body=PAYLOAD)
