@@ -41,6 +41,10 @@ pub const UNAUTHENTICATED: &str = "The request you have made requires authentica
 
 /// How long before its `expires_at` the service token is renewed.
 const SERVICE_TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// How long an idle connection to Keystone is kept: shorter than the keep-alive of common
+/// servers (gunicorn: 2 s), so a connection the server already closed is never reused (that
+/// would fail the request with a 503 while Keystone is healthy).
+const POOL_IDLE: Duration = Duration::from_secs(1);
 /// How long a token Keystone refused is refused without asking again.
 const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 
@@ -211,7 +215,7 @@ impl Keystone {
         let mut http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(POOL_IDLE)
             .user_agent(concat!(
                 "coffer/",
                 env!("CARGO_PKG_VERSION"),
