@@ -225,6 +225,30 @@ pub fn request_event(
     }
 }
 
+/// `auth.denied` for a request refused with `status` (401 or 403); `details.action` names the
+/// lifecycle event the request would have been.
+pub fn auth_denied(
+    request_id: &str,
+    caller: Option<&AuthContext>,
+    classified: &Classified,
+    request_line: String,
+    status: u16,
+) -> Event {
+    let mut ev = request_event(
+        EventKind::AuthDenied,
+        Phase::Failure,
+        request_id,
+        caller,
+        classified.subject.clone(),
+        request_line,
+        Some(status),
+    );
+    if let Some(kind) = classified.kind {
+        ev.details.insert("action".into(), kind.as_str().into());
+    }
+    ev
+}
+
 pub fn actor(c: &AuthContext) -> Actor {
     Actor {
         project_id: Some(c.project_id.clone()),

@@ -144,11 +144,13 @@ impl Audit {
         }
         if (code == 401 || code == 403) && self.events.wants(EventKind::AuthDenied, Phase::Failure)
         {
-            let mut ev = self.event(EventKind::AuthDenied, Phase::Failure, Some(code));
-            if let Some(kind) = self.classified.kind {
-                ev.details.insert("action".into(), kind.as_str().into());
-            }
-            out.push(ev);
+            out.push(events::auth_denied(
+                &self.request_id,
+                Some(&self.caller),
+                &self.classified,
+                self.request_line.clone(),
+                code,
+            ));
         }
         for ev in out {
             emit(self.events.clone(), ev).await;
@@ -229,18 +231,13 @@ pub async fn pipeline(
                         if err.status() == StatusCode::UNAUTHORIZED
                             && events.wants(EventKind::AuthDenied, Phase::Failure)
                         {
-                            let mut ev = events::request_event(
-                                EventKind::AuthDenied,
-                                Phase::Failure,
+                            let ev = events::auth_denied(
                                 &request_id,
                                 None,
-                                classified.subject,
+                                &classified,
                                 request_line,
-                                Some(401),
+                                401,
                             );
-                            if let Some(k) = classified.kind {
-                                ev.details.insert("action".into(), k.as_str().into());
-                            }
                             emit(events, ev).await;
                         }
                     }
