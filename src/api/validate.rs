@@ -19,9 +19,7 @@ use crate::service::acls::AclChange;
 use crate::service::containers::NewContainer;
 use crate::service::orders::NewOrder;
 use crate::service::quotas::QuotaValues;
-use crate::service::secrets::{
-    is_text, normalize_content_type, NewSecret, Payload, SUPPORTED_CONTENT_TYPES,
-};
+use crate::service::secrets::{is_text, NewSecret, Payload, SUPPORTED_CONTENT_TYPES};
 use crate::timefmt;
 
 const SECRET_TYPES: [&str; 6] = [
@@ -207,7 +205,7 @@ fn secret_fields<'v>(
                     "If 'payload' is supplied, 'payload_content_type' must also be supplied.",
                 ));
             };
-            let normalized = normalize_content_type(ct);
+            let normalized = crate::media::normalize(ct);
             if !SUPPORTED_CONTENT_TYPES.contains(&normalized.as_str()) {
                 return Err(invalid("payload_content_type", &supported_list));
             }
@@ -258,7 +256,7 @@ fn secret_fields<'v>(
                 ));
             }
             if let Some(ct) = content_type {
-                if !SUPPORTED_CONTENT_TYPES.contains(&normalize_content_type(ct).as_str()) {
+                if !SUPPORTED_CONTENT_TYPES.contains(&crate::media::normalize(ct).as_str()) {
                     return Err(invalid("payload_content_type", &supported_list));
                 }
             }
@@ -424,7 +422,7 @@ fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, A
     let content_type = meta
         .get("payload_content_type")
         .and_then(Value::as_str)
-        .map(normalize_content_type)
+        .map(crate::media::normalize)
         .unwrap_or_else(|| "application/octet-stream".to_owned());
     let spec = KeySpec {
         algorithm: f.algorithm.map(str::to_owned),

@@ -585,7 +585,7 @@ impl Services {
             payload: None,
         };
         let content_type = text("payload_content_type")
-            .map(|c| super::secrets::normalize_content_type(&c))
+            .map(|c| crate::media::normalize(&c))
             .unwrap_or_else(|| "application/octet-stream".to_owned());
         let mut spec = key_spec(
             fields.algorithm.as_deref(),

@@ -35,26 +35,6 @@ pub const SUPPORTED_CONTENT_TYPES: [&str; 5] = [
     "application/pkcs8",
 ];
 
-/// Barbican's normalization of a payload content type: the lower-cased media type when any
-/// charset is UTF-8, otherwise the value as given (which then fails the support check).
-pub fn normalize_content_type(ct: &str) -> String {
-    let mut parts = ct.split(';').map(str::trim);
-    let mime = parts.next().unwrap_or("").to_ascii_lowercase();
-    if let Some(param) = parts.next() {
-        let param = param.to_ascii_lowercase();
-        let Some((_, charset)) = param.split_once('=') else {
-            return ct.to_owned();
-        };
-        if charset.trim() != "utf-8" {
-            return ct.to_owned();
-        }
-    }
-    match mime.as_str() {
-        "text/plain" | "application/octet-stream" | "application/pkcs8" => mime,
-        _ => ct.to_owned(),
-    }
-}
-
 /// Whether a normalized content type is text (stored as UTF-8) rather than binary.
 pub fn is_text(normalized: &str) -> bool {
     normalized == "text/plain"

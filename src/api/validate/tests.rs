@@ -126,16 +126,16 @@ fn valid_bodies() {
 #[test]
 fn normalization_and_base64() {
     assert_eq!(
-        normalize_content_type("TEXT/PLAIN; Charset=UTF-8"),
+        crate::media::normalize("TEXT/PLAIN; Charset=UTF-8"),
         "text/plain"
     );
     assert_eq!(
-        normalize_content_type("text/plain; charset=latin-1"),
+        crate::media::normalize("text/plain; charset=latin-1"),
         "text/plain; charset=latin-1"
     );
-    assert_eq!(normalize_content_type("text/plain; x"), "text/plain; x");
+    assert_eq!(crate::media::normalize("text/plain; x"), "text/plain; x");
     assert_eq!(
-        normalize_content_type("application/pkcs8"),
+        crate::media::normalize("application/pkcs8"),
         "application/pkcs8"
     );
     assert_eq!(
