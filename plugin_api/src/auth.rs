@@ -56,6 +56,14 @@ pub trait AuthPlugin: Send + Sync {
     fn rejection(&self) -> Option<Rejection> {
         None
     }
+
+    /// Whether the plugin believes what a caller says of itself without any proof (identity
+    /// headers with no shared secret from an authenticating proxy). The core then refuses the
+    /// production profile and public binds, and answers only requests addressed to it by a
+    /// loopback name or its configured host (DNS rebinding).
+    fn believes_caller(&self) -> bool {
+        false
+    }
 }
 
 /// A 401 response body of the plugin's own.
