@@ -17,6 +17,7 @@
 //! * every trait method is synchronous and may block (an HSM call, a child process); the core
 //!   always calls plugins from a blocking thread pool, never on the async executor.
 
+pub mod audit_chain;
 mod auth;
 mod crypto;
 mod descriptor;

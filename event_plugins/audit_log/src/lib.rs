@@ -10,19 +10,29 @@
 //!
 //! - `reopen_each_write`: open the file for every line (default false; the file is reopened
 //!   anyway when it was renamed or deleted, so rotation by rename just works).
+//! - `chain_key_file`: a key (16 bytes or more) for the hash chain: lines are then chained with
+//!   HMAC-SHA256 instead of SHA-256, and only a holder of the key can recompute them.
 //!
 //! Lines that cannot be written (full disk, directory gone) wait in memory, oldest first, and
 //! are written as soon as the file can be written again; a fail-closed log refuses requests as
 //! long as any line is waiting.
+//!
+//! The log is tamper-evident ([`plugin_api::audit_chain`]): every line carries its sequence
+//! number, the hash of the line before it and its own hash; every file begins with a start
+//! record (new file, rotation, restart) linked to the last line of the file before it; dropped
+//! lines are recorded as a gap. `coffer audit verify FILE...` checks the chain. A restarted
+//! server continues the chain of the file it finds. Give each instance its own file.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use plugin_api::audit_chain::{Chain, Hasher};
 use plugin_api::{
-    Event, EventPlugin, Factory, PluginContext, PluginDescriptor, PluginError, PluginStatus,
+    format_time, Event, EventPlugin, Factory, PluginContext, PluginDescriptor, PluginError,
+    PluginStatus,
 };
 use serde::Deserialize;
 
@@ -37,6 +47,9 @@ struct Settings {
     /// Open the file for every line (log rotation by rename takes effect at once).
     #[serde(default)]
     reopen_each_write: bool,
+    /// A key for the hash chain (HMAC-SHA256); without it, SHA-256.
+    #[serde(default)]
+    chain_key_file: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -45,15 +58,24 @@ fn yes() -> bool {
 
 fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
     let s: Settings = ctx.parse_config()?;
-    let path = if s.path.is_absolute() {
-        s.path
-    } else {
-        ctx.data_dir.join(s.path)
+    let config = |m: String| PluginError::Config(format!("events.{}: {m}", ctx.instance));
+    let under_data = |p: PathBuf| {
+        if p.is_absolute() {
+            p
+        } else {
+            ctx.data_dir.join(p)
+        }
+    };
+    let path = under_data(s.path);
+    let hasher = match s.chain_key_file {
+        Some(k) => plugin_api::audit_chain::read_key(&under_data(k))
+            .map_err(|e| config(format!("chain_key_file: {e}")))?,
+        None => Hasher::sha256(),
     };
     // A log that cannot be opened at start-up is a configuration error either way.
-    let file =
-        open(&path).map_err(|e| PluginError::Config(format!("events.{}: {e}", ctx.instance)))?;
-    Ok(Arc::new(AuditLog {
+    let mut file = open(&path).map_err(config)?;
+    let (chain, torn) = resume(&mut file, &path, hasher).map_err(config)?;
+    let log = AuditLog {
         instance: ctx.instance.to_owned(),
         path,
         fsync: s.fsync,
@@ -61,10 +83,66 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
         reopen_each_write: s.reopen_each_write,
         state: Mutex::new(State {
             file: Some(file),
-            ..State::default()
+            start: Some(if torn.is_some() { "restart" } else { "new" }),
+            torn: torn == Some(true),
+            ..State::new(chain)
         }),
-    }))
+    };
+    // The start record, written now: a restart shows in the log even before any event.
+    {
+        let mut state = log.lock()?;
+        log.flush(&mut state).map_err(|e| config(e.to_string()))?;
+    }
+    Ok(Arc::new(log))
 }
+
+/// The chain of an existing file, from its last complete line; and whether the file had
+/// content (`None`: empty) whose last line a crash left incomplete (`Some(true)`).
+fn resume(file: &mut File, path: &Path, hasher: Hasher) -> Result<(Chain, Option<bool>), String> {
+    let read_err = |e: std::io::Error| format!("cannot read audit log {}: {e}", path.display());
+    let len = file.metadata().map_err(read_err)?.len();
+    if len == 0 {
+        return Ok((Chain::new(hasher), None));
+    }
+    let window = len.min(TAIL_WINDOW);
+    file.seek(SeekFrom::Start(len - window)).map_err(read_err)?;
+    let mut tail = Vec::with_capacity(window as usize);
+    file.take(window).read_to_end(&mut tail).map_err(read_err)?;
+    let torn = tail.last() != Some(&b'\n');
+    let complete = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(end) => &tail[..end],
+        None => &[][..],
+    };
+    let last = complete
+        .rsplit(|b| *b == b'\n')
+        .next()
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .unwrap_or("");
+    let chain = match Chain::resume(hasher.clone(), last) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), reason = %e.0,
+                "audit log: its last line does not continue a chain; a new chain starts here");
+            Chain::new(hasher)
+        }
+    };
+    Ok((chain, Some(torn)))
+}
+
+/// An event line as written: sealed into the chain.
+#[cfg(not(feature = "bench-unchained"))]
+fn seal(chain: &mut Chain, event: &str) -> String {
+    chain.seal(event)
+}
+
+/// Benchmarks only: the event line as it is, to measure what the chain costs.
+#[cfg(feature = "bench-unchained")]
+fn seal(_: &mut Chain, event: &str) -> String {
+    event.to_owned()
+}
+
+/// How much of an existing file's end is read to find its last line.
+const TAIL_WINDOW: u64 = 1 << 20;
 
 plugin_api::register_plugin!(PluginDescriptor {
     name: "audit_log",
@@ -84,25 +162,46 @@ pub struct AuditLog {
     state: Mutex<State>,
 }
 
-/// Lines not yet written (after a failure they wait here, oldest first) and the open file.
-#[derive(Default)]
+/// Lines not yet written (after a failure they wait here, oldest first), the open file and
+/// the chain.
 struct State {
     file: Option<File>,
-    pending: VecDeque<Vec<u8>>,
+    /// Events as JSON objects, sealed into the chain when written.
+    pending: VecDeque<String>,
+    /// Lines dropped since the last write (recorded as a gap).
     dropped: u64,
+    chain: Chain,
+    /// A start record is owed (its reason); a file found empty owes one too (`rotated`).
+    start: Option<&'static str>,
+    /// The file ends with a line a crash left incomplete: end it before the next record.
+    torn: bool,
+}
+
+impl State {
+    fn new(chain: Chain) -> State {
+        State {
+            file: None,
+            pending: VecDeque::new(),
+            dropped: 0,
+            chain,
+            start: None,
+            torn: false,
+        }
+    }
 }
 
 /// Lines kept while the file cannot be written; beyond, the oldest are dropped (and counted).
 const MAX_PENDING: usize = 10_000;
 
-/// Open (creating it mode 0600) the log file for appending.
+/// Open (creating it mode 0600) the log file for appending (and reading its last line),
+/// never through a symbolic link.
 fn open(path: &Path) -> Result<File, String> {
     let mut options = OpenOptions::new();
-    options.create(true).append(true);
+    options.create(true).append(true).read(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     options
         .open(path)
@@ -129,7 +228,10 @@ impl AuditLog {
         true
     }
 
-    /// Write every pending line, oldest first; on failure keep them for the next attempt.
+    /// Write every pending line, oldest first, sealed into the chain (after a start record
+    /// when the file is new and a gap record when lines were dropped), in one write and one
+    /// sync. On failure nothing is sealed: the file is cut back, the chain and the lines kept
+    /// for the next attempt.
     fn flush(&self, state: &mut State) -> Result<(), PluginError> {
         // Keep the open file unless it must be reopened (closed after a failure, reopened for
         // every line, or no longer the file at `path`).
@@ -137,31 +239,62 @@ impl AuditLog {
             Some(f) if !self.reopen_each_write && self.still_at_path(&f) => f,
             _ => open(&self.path).map_err(|e| self.unavailable(e))?,
         };
+        let len = file
+            .metadata()
+            .map_err(|e| self.unavailable(format!("cannot stat {}: {e}", self.path.display())))?
+            .len();
         let file = state.file.insert(file);
-        let mut wrote = false;
-        while let Some(line) = state.pending.front() {
-            if let Err(e) = file.write_all(line) {
-                state.file = None;
-                return Err(
-                    self.unavailable(format!("write to {} failed: {e}", self.path.display()))
-                );
-            }
-            state.pending.pop_front();
-            wrote = true;
+        if len == 0 {
+            state.torn = false;
+            state.start.get_or_insert("rotated");
         }
-        if wrote && self.fsync {
-            if let Err(e) = file.sync_data() {
-                state.file = None;
-                return Err(
-                    self.unavailable(format!("sync of {} failed: {e}", self.path.display()))
-                );
-            }
+        if state.start.is_none() && state.dropped == 0 && state.pending.is_empty() {
+            return Ok(());
+        }
+        let saved = state.chain.clone();
+        let now = format_time(std::time::SystemTime::now());
+        let mut out = Vec::new();
+        if state.torn {
+            out.push(b'\n');
+        }
+        let mut push = |line: String| {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        };
+        if let Some(reason) = state.start {
+            push(state.chain.start_record(&now, reason));
+        }
+        if state.dropped > 0 {
+            push(state.chain.gap_record(&now, state.dropped));
+        }
+        for event in &state.pending {
+            push(seal(&mut state.chain, event));
+        }
+        let written = file
+            .write_all(&out)
+            .map_err(|e| ("write to", e))
+            .and_then(|()| {
+                if self.fsync {
+                    file.sync_data().map_err(|e| ("sync of", e))
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err((what, e)) = written {
+            // Nothing of this batch may stay half-written: the next attempt writes it whole.
+            let _ = file.set_len(len);
+            state.chain = saved;
+            state.file = None;
+            return Err(self.unavailable(format!("{what} {} failed: {e}", self.path.display())));
         }
         if state.dropped > 0 {
             tracing::error!(instance = %self.instance, dropped = state.dropped,
                 "audit log lines were dropped while the file could not be written");
-            state.dropped = 0;
         }
+        state.pending.clear();
+        state.dropped = 0;
+        state.start = None;
+        state.torn = false;
         Ok(())
     }
 
@@ -178,8 +311,7 @@ impl EventPlugin for AuditLog {
     }
 
     fn handle(&self, event: &Event) -> Result<(), PluginError> {
-        let mut line = event.to_json().into_bytes();
-        line.push(b'\n');
+        let line = event.to_json();
         let mut state = self.lock()?;
         if state.pending.len() >= MAX_PENDING {
             state.pending.pop_front();

@@ -36,12 +36,35 @@ fn build_in(dir: &Path, settings: serde_json::Value) -> Result<Arc<dyn EventPlug
     })
 }
 
-fn lines(path: &Path) -> Vec<serde_json::Value> {
+/// Every line of the file, chain records included.
+fn all_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))
         .collect()
+}
+
+/// The event lines of the file (without start and gap records).
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    all_lines(path)
+        .into_iter()
+        .filter(|l| !l["kind"].as_str().unwrap_or("").starts_with("audit."))
+        .collect()
+}
+
+/// Verify files as one chain.
+fn verify(paths: &[&Path], key: Option<Hasher>) -> plugin_api::audit_chain::Report {
+    let files = paths
+        .iter()
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::io::BufReader::new(File::open(p).unwrap()),
+            )
+        })
+        .collect();
+    plugin_api::audit_chain::verify(files, key)
 }
 
 #[test]
@@ -140,7 +163,7 @@ fn log_at(path: &Path, fsync: bool) -> AuditLog {
         fsync,
         fail_closed: false,
         reopen_each_write: false,
-        state: Mutex::new(State::default()),
+        state: Mutex::new(State::new(Chain::new(Hasher::sha256()))),
     }
 }
 
@@ -236,6 +259,13 @@ fn beyond_the_pending_limit_the_oldest_lines_are_dropped_and_counted() {
     }
     std::fs::create_dir(&logs).unwrap();
     log.ready().unwrap();
+    let all = all_lines(&path);
+    assert_eq!(all[0]["kind"], "audit.start");
+    assert_eq!(all[1]["kind"], "audit.gap");
+    assert_eq!(all[1]["dropped"], 1);
+    let report = verify(&[&path], None);
+    assert_eq!(report.problem, None);
+    assert!(report.notes.iter().any(|n| n.contains("dropped 1")));
     let got = lines(&path);
     assert_eq!(got.len(), MAX_PENDING);
     assert_eq!(got[0]["subject"]["id"], "1", "the oldest line was dropped");
@@ -264,4 +294,132 @@ fn a_poisoned_lock_makes_the_log_unavailable() {
         Err(PluginError::Unavailable(m)) if m.contains("lock poisoned")
     ));
     assert!(log.ready().is_err());
+}
+
+#[test]
+fn every_line_is_chained_and_the_file_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = build_in(dir.path(), serde_json::json!({"path": "audit.jsonl"})).unwrap();
+    for id in ["a", "b", "c"] {
+        log.handle(&event(EventKind::SecretRead, id)).unwrap();
+    }
+    let path = dir.path().join("audit.jsonl");
+    let all = all_lines(&path);
+    assert_eq!(all[0]["kind"], "audit.start");
+    assert_eq!(all[0]["reason"], "new");
+    assert_eq!(all[0]["chain"], "sha256");
+    assert_eq!(all[3]["seq"], 3);
+    let r = verify(&[&path], None);
+    assert_eq!((r.problem.clone(), r.lines), (None, 4), "{r:?}");
+
+    // An edited line is found at its number.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("\"id\":\"b\"", "\"id\":\"x\"", 1)).unwrap();
+    assert_eq!(verify(&[&path], None).problem.unwrap().line, 3);
+}
+
+#[test]
+fn a_restart_continues_the_chain_even_after_a_torn_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let settings = serde_json::json!({"path": "audit.jsonl"});
+    let log = build_in(dir.path(), settings.clone()).unwrap();
+    log.handle(&event(EventKind::SecretRead, "a")).unwrap();
+    drop(log);
+    let log = build_in(dir.path(), settings.clone()).unwrap();
+    log.handle(&event(EventKind::SecretRead, "b")).unwrap();
+    drop(log);
+    let all = all_lines(&path);
+    assert_eq!(all[2]["kind"], "audit.start");
+    assert_eq!(all[2]["reason"], "restart");
+    assert_eq!(verify(&[&path], None).problem, None);
+
+    // A crash in the middle of a write leaves part of a line.
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(b"{\"seq\":5,\"prev\":\"0a").unwrap();
+    drop(f);
+    let log = build_in(dir.path(), settings).unwrap();
+    log.handle(&event(EventKind::SecretRead, "c")).unwrap();
+    let r = verify(&[&path], None);
+    assert_eq!(r.problem, None, "{r:?}");
+    assert!(
+        r.notes.iter().any(|n| n.contains("incomplete line")),
+        "{r:?}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches("\"kind\":\"secret.read\"").count(), 3);
+    assert_eq!(text.matches("\"reason\":\"restart\"").count(), 2);
+
+    // A file that was not chained before: a new chain starts after its lines.
+    let old = dir.path().join("old.jsonl");
+    std::fs::write(&old, "{\"kind\":\"secret.read\"}\n").unwrap();
+    let log = build_in(dir.path(), serde_json::json!({"path": "old.jsonl"})).unwrap();
+    log.handle(&event(EventKind::SecretRead, "d")).unwrap();
+    let all = all_lines(&old);
+    assert_eq!(all[1]["kind"], "audit.start");
+    assert_eq!(all[1]["seq"], 0);
+}
+
+#[test]
+fn rotation_links_the_new_file_to_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = build_in(dir.path(), serde_json::json!({"path": "audit.jsonl"})).unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let old = dir.path().join("audit.jsonl.1");
+    log.handle(&event(EventKind::SecretCreated, "a")).unwrap();
+    std::fs::rename(&path, &old).unwrap();
+    log.handle(&event(EventKind::SecretCreated, "b")).unwrap();
+    assert_eq!(all_lines(&path)[0]["reason"], "rotated");
+    let r = verify(&[&old, &path], None);
+    assert_eq!((r.problem, r.lines), (None, 4));
+    assert!(verify(&[&path, &old], None).problem.is_some());
+    // copytruncate: the file emptied under the open handle begins again with a start record.
+    std::fs::copy(&path, dir.path().join("audit.jsonl.2")).unwrap();
+    File::create(&path).unwrap();
+    log.handle(&event(EventKind::SecretCreated, "c")).unwrap();
+    assert_eq!(all_lines(&path)[0]["kind"], "audit.start");
+    let r = verify(&[&old, &dir.path().join("audit.jsonl.2"), &path], None);
+    assert_eq!(r.problem, None);
+}
+
+#[test]
+fn a_chain_key_makes_lines_hmac_chained() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("chain.key"),
+        "a key of at least sixteen bytes",
+    )
+    .unwrap();
+    let log = build_in(
+        dir.path(),
+        serde_json::json!({"path": "audit.jsonl", "chain_key_file": "chain.key"}),
+    )
+    .unwrap();
+    log.handle(&event(EventKind::SecretRead, "a")).unwrap();
+    let path = dir.path().join("audit.jsonl");
+    assert_eq!(all_lines(&path)[0]["chain"], "hmac-sha256");
+    let key = plugin_api::audit_chain::read_key(&dir.path().join("chain.key")).unwrap();
+    assert_eq!(verify(&[&path], Some(key)).problem, None);
+    assert!(verify(&[&path], None).problem.is_some());
+    let err = build_in(
+        dir.path(),
+        serde_json::json!({"path": "b.jsonl", "chain_key_file": "missing.key"}),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("chain_key_file"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_log_is_never_opened_through_a_symbolic_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("elsewhere");
+    std::fs::write(&target, "").unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("audit.jsonl")).unwrap();
+    let err = build_in(dir.path(), serde_json::json!({"path": "audit.jsonl"}))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("cannot open audit log"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
 }
