@@ -8,7 +8,9 @@
 //!   `{{ request.id }}`, `{{ request.line }}`, `{{ project.id }}`, `{{ user.id }}`,
 //!   `{{ subject.type }}`, `{{ subject.id }}`, `{{ secret.id }}`, `{{ container.id }}`,
 //!   `{{ order.id }}`, `{{ status }}`, `{{ details.NAME }}`; a field the event lacks is empty.
-//!   An unknown placeholder is a start-up error.
+//!   An unknown placeholder is a start-up error. An argument that would begin with `-` because
+//!   of an event's value (a placeholder at its start) is never passed — the program could take
+//!   it for an option —: the run is skipped and the refusal logged.
 //! - `timeout_ms` (default 5000): a run still going then is killed (and logged); processes it
 //!   started itself are not followed.
 //! - `env`: the child's environment (default: only `PATH=/usr/local/bin:/usr/bin:/bin`);
@@ -90,6 +92,12 @@ fn render(template: &[Piece], event: &Event) -> String {
         .collect()
 }
 
+/// Whether a rendered argument could be read as an option because of an event's value: it
+/// begins with `-` and its template does not begin with the operator's own text.
+fn option_like(template: &[Piece], rendered: &str) -> bool {
+    rendered.starts_with('-') && !matches!(template.first(), Some(Piece::Text(_)))
+}
+
 struct Runner {
     name: String,
     /// `argv[0]`, which is never templated.
@@ -163,6 +171,18 @@ impl EventPlugin for CommandPlugin {
 
     fn handle(&self, event: &Event) -> Result<(), PluginError> {
         let args: Vec<String> = self.args.iter().map(|t| render(t, event)).collect();
+        if let Some(i) = self
+            .args
+            .iter()
+            .zip(&args)
+            .position(|(t, a)| option_like(t, a))
+        {
+            return Err(PluginError::InvalidInput(format!(
+                "command '{}': argument {} would begin with '-' from the event's values; not run",
+                self.instance,
+                i + 1
+            )));
+        }
         match self.queue.try_send(args) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {

@@ -353,3 +353,48 @@ fn an_argument_that_cannot_be_passed_skips_that_event_only() {
     assert!(log.contains("nul byte"), "{log}");
     assert_eq!(wait_for_lines(&out, "ran good", 1), ["ran good"]);
 }
+
+#[test]
+fn a_value_that_would_begin_an_argument_with_a_dash_is_never_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("args.txt");
+    let script = dir.path().join("record.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done >> {}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let p = build_with(serde_json::json!({
+        "argv": [script, "--secret", "{{ secret.id }}", "id={{ secret.id }}"]
+    }))
+    .unwrap();
+    let err = p.handle(&event("--config=/tmp/evil")).unwrap_err();
+    assert!(
+        matches!(&err, PluginError::InvalidInput(m) if m.contains("argument 2 would begin with '-'")),
+        "{err:?}"
+    );
+    // A value inside the operator's own text is harmless: it cannot start the argument.
+    p.handle(&event("s1")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !out.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let got = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(got, "--secret\ns1\nid=s1\n");
+    assert!(!got.contains("evil"));
+    assert!(option_like(&[Piece::Field("x".into())], "-x"));
+    assert!(!option_like(&[Piece::Text("-".into())], "-x"));
+    assert!(!option_like(&[Piece::Field("x".into())], "x-"));
+    assert!(
+        option_like(&[], "-"),
+        "an empty template cannot render '-', but would be refused"
+    );
+}
