@@ -42,6 +42,11 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Audit files.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The HSM's master keys (p11_crypto).
     Hsm {
         #[command(subcommand)]
@@ -98,6 +103,20 @@ pub struct KeyArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the hash chain of audit files (give rotated files oldest first): report the first
+    /// line that was edited, removed, inserted or reordered, and exit non-zero.
+    Verify {
+        /// The files, in the order they were written.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The chain key, for logs written with `chain_key_file`.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum DbCommand {
     /// Apply pending migrations.
     Upgrade,
@@ -144,6 +163,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", openapi::json_text());
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify { files, key_file },
+        } => verify_audit(&files, key_file.as_deref()),
         Command::Serve => {
             let settings = load()?;
             actix_web::rt::System::new().block_on(async move {
@@ -260,6 +282,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `coffer audit verify`: one line per note, then the verdict.
+fn verify_audit(files: &[PathBuf], key_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use plugin_api::audit_chain;
+    let key = key_file
+        .map(audit_chain::read_key)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--key-file: {e}"))?;
+    let mut readers = Vec::new();
+    for f in files {
+        let file = std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
+        readers.push((f.display().to_string(), std::io::BufReader::new(file)));
+    }
+    let report = audit_chain::verify(readers, key);
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    if let Some(problem) = report.problem {
+        anyhow::bail!("audit chain broken at {problem}");
+    }
+    println!(
+        "ok: {} line(s) in {} file(s), chain intact; last hash {}",
+        report.lines,
+        files.len(),
+        report.head.as_deref().unwrap_or("(none)")
+    );
+    Ok(())
 }
 
 /// The entry point of `coffer` (and of binaries that link extra plugin crates).

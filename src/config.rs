@@ -79,9 +79,14 @@ impl From<ProfileSetting> for plugin_api::Profile {
 pub struct ServerSettings {
     /// Address to listen on (`127.0.0.1:9311`).
     pub bind: String,
-    /// Prefix of every `*_ref` and `Location` (`http://host:port`). Default: from the bound
-    /// address, or from the request's Host header when bound to a wildcard address.
+    /// Prefix of every `*_ref` and `Location` (`https://host:port`). Default (dev only): from
+    /// the request's `Host` header, as Barbican does. Required in the production profile.
     pub host_href: Option<String>,
+    /// Addresses or networks (`10.0.0.0/8`, `192.0.2.7`) of reverse proxies whose
+    /// `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto` headers are believed; from any
+    /// other peer those headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Where the default SQLite database and generated dev keys live.
     pub data_dir: PathBuf,
     /// HTTP worker threads; default: one per core.
@@ -313,6 +318,7 @@ impl Settings {
                 bail!("server.host_href must start with http:// or https:// (got {href:?})");
             }
         }
+        self.trusted_proxies()?;
         if self.database.pool_size == 0 {
             bail!("database.pool_size must be at least 1");
         }
@@ -339,6 +345,22 @@ impl Settings {
             .bind
             .parse()
             .with_context(|| format!("server.bind {:?} is not an address:port", self.server.bind))
+    }
+
+    /// The parsed `server.trusted_proxies` (a bare address is a network of one).
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        anyhow!("server.trusted_proxies: {p:?} is not an address or network")
+                    })
+            })
+            .collect()
     }
 
     /// Whether stores are configured explicitly (which enables the `/v1/secret-stores` API, as
@@ -399,6 +421,8 @@ mod tests {
 profile = "production"
 [server]
 bind = "127.0.0.1:1234"
+host_href = "https://kms.example.com"
+trusted_proxies = ["10.0.0.0/8", "192.0.2.7"]
 [stores.a]
 store_plugin = "store_crypto"
 crypto_plugin = "simple_crypto"
@@ -413,6 +437,9 @@ master_key = "x"
         let s = Settings::load(Some(&path)).unwrap();
         std::env::remove_var("COFFER__SECRETS__MAX_LIMIT_PAGING");
         assert_eq!(s.profile, ProfileSetting::Production);
+        let proxies = s.trusted_proxies().unwrap();
+        assert_eq!(proxies.len(), 2);
+        assert!(proxies[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()));
         assert_eq!(s.server.bind, "127.0.0.1:1234");
         assert_eq!(s.secrets.max_limit_paging, 7);
         assert_eq!(s.secrets.default_limit_paging, 10);
@@ -448,6 +475,10 @@ master_key = "x"
             ("[database]\npool_size = 0", "pool_size"),
             ("profile = \"staging\"", "staging"),
             ("[logging]\nformat = \"xml\"", "logging.format"),
+            (
+                "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]",
+                "server.trusted_proxies",
+            ),
         ] {
             let path = dir.path().join("bad.toml");
             std::fs::write(&path, text).unwrap();

@@ -1,10 +1,11 @@
 //! Lifecycle events and their delivery to the configured event plugin instances
 //! (`[events.NAME]`), each with its own `on` (phases) and `events` (kinds) filters.
 //!
-//! Requests are classified in one place ([`classify`]): which event a method + path is, and
-//! what it acts on. The request pipeline emits `before` (authenticated, about to run) and
-//! `success` / `failure` (by the status answered; 401 and 403 also emit `auth.denied`); the
-//! order workers emit `order.completed` / `order.failed`. Plugins are called on the blocking
+//! Which event a request is, and what it acts on, is declared by its route
+//! ([`crate::api::route::ApiRoute`]) and read by the request pipeline from the routed request;
+//! the pipeline emits `before` (authenticated, about to run) and `success` / `failure` (by the
+//! status answered; 401 and 403 also emit `auth.denied`); the order workers emit
+//! `order.completed` / `order.failed`. Plugins are called on the blocking
 //! pool, and only when some instance wants the event: with no `[events]`, nothing runs.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -154,54 +155,6 @@ impl Events {
     }
 }
 
-/// What a request is, for events: its kind and subject (the subject's id is filled in from
-/// the response's `Location` for creates).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Classified {
-    pub kind: Option<EventKind>,
-    pub subject: Subject,
-}
-
-/// Classify a `/v1` request. `kind` is `None` for requests that are not lifecycle events (they
-/// still produce `auth.denied` when refused).
-pub fn classify(method: &str, path: &str, accept: Option<&str>) -> Classified {
-    let parts: Vec<&str> = path
-        .trim_start_matches("/v1")
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let subject_type = match parts.first() {
-        Some(&"secrets") => "secret",
-        Some(&"containers") => "container",
-        Some(&"orders") => "order",
-        Some(&"quotas") | Some(&"project-quotas") => "quota",
-        Some(&"secret-stores") => "secret-store",
-        _ => "",
-    };
-    let subject = Subject {
-        kind: subject_type.to_owned(),
-        id: parts.get(1).map(|s| (*s).to_owned()),
-    };
-    // As the secrets handler decides: a media type other than JSON (or anything) is a payload.
-    let wants_payload = accept.is_some_and(|a| {
-        let a = a.trim();
-        !a.is_empty() && !a.contains("application/json") && !a.starts_with("*/*")
-    });
-    let kind = match (method, subject_type, &parts[..]) {
-        ("POST", "secret", [_]) => Some(EventKind::SecretCreated),
-        ("GET", "secret", [_, _, "payload"]) => Some(EventKind::SecretRead),
-        ("GET", "secret", [_, _]) if wants_payload => Some(EventKind::SecretRead),
-        ("DELETE", "secret", [_, _]) => Some(EventKind::SecretDeleted),
-        ("POST", "container", [_]) => Some(EventKind::ContainerCreated),
-        ("DELETE", "container", [_, _]) => Some(EventKind::ContainerDeleted),
-        ("PUT" | "PATCH" | "DELETE", "secret" | "container", [_, _, "acl"]) => {
-            Some(EventKind::AclChanged)
-        }
-        _ => None,
-    };
-    Classified { kind, subject }
-}
-
 /// An event about a request.
 pub fn request_event(
     kind: EventKind,
@@ -225,30 +178,6 @@ pub fn request_event(
     }
 }
 
-/// `auth.denied` for a request refused with `status` (401 or 403); `details.action` names the
-/// lifecycle event the request would have been.
-pub fn auth_denied(
-    request_id: &str,
-    caller: Option<&AuthContext>,
-    classified: &Classified,
-    request_line: String,
-    status: u16,
-) -> Event {
-    let mut ev = request_event(
-        EventKind::AuthDenied,
-        Phase::Failure,
-        request_id,
-        caller,
-        classified.subject.clone(),
-        request_line,
-        Some(status),
-    );
-    if let Some(kind) = classified.kind {
-        ev.details.insert("action".into(), kind.as_str().into());
-    }
-    ev
-}
-
 pub fn actor(c: &AuthContext) -> Actor {
     Actor {
         project_id: Some(c.project_id.clone()),
@@ -260,51 +189,6 @@ pub fn actor(c: &AuthContext) -> Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_are_classified() {
-        let c = |m, p, a| classify(m, p, a).kind;
-        assert_eq!(
-            c("POST", "/v1/secrets", None),
-            Some(EventKind::SecretCreated)
-        );
-        assert_eq!(
-            c("GET", "/v1/secrets/abc/payload", None),
-            Some(EventKind::SecretRead)
-        );
-        assert_eq!(
-            c("GET", "/v1/secrets/abc", Some("text/plain")),
-            Some(EventKind::SecretRead)
-        );
-        assert_eq!(c("GET", "/v1/secrets/abc", Some("application/json")), None);
-        assert_eq!(c("GET", "/v1/secrets/abc", None), None);
-        assert_eq!(
-            c("DELETE", "/v1/secrets/abc", None),
-            Some(EventKind::SecretDeleted)
-        );
-        assert_eq!(
-            c("POST", "/v1/containers", None),
-            Some(EventKind::ContainerCreated)
-        );
-        assert_eq!(
-            c("DELETE", "/v1/containers/x", None),
-            Some(EventKind::ContainerDeleted)
-        );
-        for m in ["PUT", "PATCH", "DELETE"] {
-            assert_eq!(c(m, "/v1/secrets/x/acl", None), Some(EventKind::AclChanged));
-            assert_eq!(
-                c(m, "/v1/containers/x/acl", None),
-                Some(EventKind::AclChanged)
-            );
-        }
-        assert_eq!(c("GET", "/v1/secrets/x/acl", None), None);
-        assert_eq!(c("GET", "/v1/secrets", None), None);
-        assert_eq!(c("DELETE", "/v1/secrets/x/metadata/k", None), None);
-        let s = classify("DELETE", "/v1/containers/c1/secrets", None);
-        assert_eq!(s.kind, None);
-        assert_eq!(s.subject.kind, "container");
-        assert_eq!(s.subject.id.as_deref(), Some("c1"));
-    }
 
     #[test]
     fn filters_are_checked() {

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
+use plugin_api::AuthPlugin;
 
-use crate::api::{self, AppState, HostHref};
-use crate::config::Settings;
+use crate::api::host::{host_name, HostPolicy};
+use crate::api::{self, AppState};
+use crate::config::{ProfileSetting, Settings};
 use crate::db::Db;
 use crate::openapi;
 use crate::plugins;
@@ -25,29 +27,64 @@ pub struct Running {
     pub addr: SocketAddr,
 }
 
-/// Refuse configurations that would make the server unsafe.
-pub fn check_exposure(settings: &Settings) -> anyhow::Result<()> {
-    let addr = settings.bind_addr()?;
-    if settings.auth.mode == "trusted_headers"
-        && !addr.ip().is_loopback()
-        && !settings.auth.trust_headers_on_public_bind
-    {
+/// Refuse configurations that would make the server unsafe, given its authentication plugin.
+pub fn check_exposure(settings: &Settings, auth: &dyn AuthPlugin) -> anyhow::Result<()> {
+    let production = settings.profile == ProfileSetting::Production;
+    if production && settings.server.host_href.is_none() {
         bail!(
-            "auth.mode = \"trusted_headers\" believes whatever X-Project-Id and X-Roles a caller \
-             sends, so it only listens on loopback; server.bind is {addr}. Bind to 127.0.0.1, use \
-             a real authentication mode, or set auth.trust_headers_on_public_bind = true if a \
-             trusted proxy sets those headers"
+            "server.host_href is required in profile = \"production\": refs and Location \
+             headers must not follow whatever Host a client sends (set it to the public URL, \
+             e.g. https://kms.example.com)"
+        );
+    }
+    if !auth.believes_caller() {
+        return Ok(());
+    }
+    let mode = &settings.auth.mode;
+    if production {
+        bail!(
+            "auth.mode = \"{mode}\" believes whatever identity a caller claims, which profile = \
+             \"production\" refuses: set auth.{mode}.proxy_secret_file (the secret your \
+             authenticating proxy sends with every request) or use auth.mode = \"keystone\""
+        );
+    }
+    let addr = settings.bind_addr()?;
+    if !addr.ip().is_loopback() && !settings.auth.trust_headers_on_public_bind {
+        bail!(
+            "auth.mode = \"{mode}\" believes whatever X-Project-Id and X-Roles a caller sends, so \
+             it only listens on loopback; server.bind is {addr}. Bind to 127.0.0.1, set \
+             auth.{mode}.proxy_secret_file for an authenticating proxy, use a real \
+             authentication mode, or set auth.trust_headers_on_public_bind = true"
         );
     }
     Ok(())
 }
 
+/// The host names (besides loopback ones) requests may be addressed to while the
+/// authentication believes callers: the configured `host_href`'s and a specific bind address.
+fn allowed_hosts(settings: &Settings, addr: SocketAddr) -> Vec<String> {
+    let mut hosts = Vec::new();
+    if let Some(h) = settings
+        .server
+        .host_href
+        .as_deref()
+        .and_then(|h| url::Url::parse(h).ok())
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        hosts.push(host_name(&h));
+    }
+    if !addr.ip().is_unspecified() {
+        hosts.push(addr.ip().to_string());
+    }
+    hosts
+}
+
 /// Open and migrate the database, load the plugins and the policy, start the order workers:
 /// everything but the socket.
 pub fn prepare(settings: &Settings) -> anyhow::Result<Arc<Services>> {
-    check_exposure(settings)?;
     let policy = Policy::load(settings.policy.defaults, settings.policy.file.as_deref())?;
     let plugins = plugins::load(settings)?;
+    check_exposure(settings, plugins.auth.as_ref())?;
     let db = Db::open(&settings.database).context("opening the database")?;
     tracing::info!(database = %db.describe(), "database open");
     let applied = db
@@ -83,21 +120,29 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
     let listener = std::net::TcpListener::bind(settings.bind_addr()?)
         .with_context(|| format!("binding {}", settings.server.bind))?;
     let addr = listener.local_addr()?;
-    let host_href = match &settings.server.host_href {
-        Some(h) => HostHref::Fixed(h.trim_end_matches('/').to_owned()),
-        None if addr.ip().is_unspecified() => HostHref::FromRequest,
-        None => HostHref::Fixed(format!("http://{addr}")),
+    let auth = services.plugins.auth.clone();
+    let hosts = HostPolicy {
+        host_href: settings
+            .server
+            .host_href
+            .as_deref()
+            .map(|h| h.trim_end_matches('/').to_owned()),
+        trusted_proxies: settings.trusted_proxies()?,
+        bound: addr,
+        allowed_hosts: auth
+            .believes_caller()
+            .then(|| allowed_hosts(settings, addr)),
     };
     let state = web::Data::new(AppState {
-        auth: services.plugins.auth.clone(),
+        auth,
         services,
-        host_href,
+        hosts,
         max_request_bytes: settings.server.max_request_bytes,
     });
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .wrap(from_fn(api::pipeline))
+            .wrap(from_fn(api::request_id))
             .wrap(NormalizePath::trim())
             .configure(api::routes)
             .service(openapi::swagger_ui())

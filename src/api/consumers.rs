@@ -1,6 +1,5 @@
 //! `/v1/secrets/{id}/consumers`: secret consumers (microversion 1.1).
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -41,12 +40,12 @@ pub async fn add(
         super::secrets::secret_view(&services, &fresh, &h, true, ops::SECRET_CREATE)
     })
     .await?;
-    let mut res = json_response(StatusCode::OK, &view);
+    let res = json_response(StatusCode::OK, &view);
     let id = crate::service::id_from_ref(&view.secret_ref).to_owned();
-    if let Some(v) = super::header_value(&format!("{href}/v1/consumers/{id}/consumers")) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
+    Ok(super::with_location(
+        res,
+        &format!("{href}/v1/consumers/{id}/consumers"),
+    ))
 }
 
 /// A secret's consumers (paging).

@@ -1,6 +1,5 @@
 //! `/v1/containers`: containers, their secret references and their consumers.
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -15,13 +14,6 @@ use crate::error::ApiError;
 use crate::json::json_response;
 use crate::service::consumers::ops as consumer_ops;
 use crate::service::containers::ops;
-
-fn with_location(mut res: HttpResponse, location: &str) -> HttpResponse {
-    if let Some(v) = super::header_value(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
-}
 
 /// Create a container.
 #[utoipa::path(post, path = "/v1/containers", tag = "containers",
@@ -45,15 +37,13 @@ pub async fn create(
     })
     .await?;
     let r = container_ref(&href, &row.id);
-    Ok(with_location(
-        json_response(
-            StatusCode::CREATED,
-            &ContainerRefBody {
-                container_ref: r.clone(),
-            },
-        ),
-        &r,
-    ))
+    let res = json_response(
+        StatusCode::CREATED,
+        &ContainerRefBody {
+            container_ref: r.clone(),
+        },
+    );
+    Ok(super::created(res, &r, &row.id))
 }
 
 /// List the project's containers (paging; `name` and `type` filters).
@@ -175,7 +165,7 @@ pub async fn add_secret(
     })
     .await?;
     let cref = container_ref(&state.href(&req), &row.id);
-    Ok(with_location(
+    Ok(super::with_location(
         json_response(
             StatusCode::CREATED,
             &ContainerRefBody {
@@ -254,7 +244,7 @@ pub async fn add_consumer(
     .await?;
     let view = container_body(&state, &req, row.clone(), op).await?;
     let location = format!("{}/v1/consumers/{}/consumers", state.href(&req), row.id);
-    Ok(with_location(
+    Ok(super::with_location(
         json_response(StatusCode::OK, &view),
         &location,
     ))

@@ -1,6 +1,5 @@
 //! `/v1/secrets/{id}/metadata`: secret user metadata.
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -117,20 +116,9 @@ pub async fn post_one(
         services.add_metadatum(&secret_id, &k, &v)
     })
     .await?;
-    let mut res = json_response(
-        StatusCode::CREATED,
-        &MetadatumBody {
-            key: key.clone(),
-            value,
-        },
-    );
-    if let Some(loc) = super::header_value(&format!(
-        "{}/{key}",
-        metadata_ref(&state.href(&req), &row.id)
-    )) {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(res)
+    let location = format!("{}/{key}", metadata_ref(&state.href(&req), &row.id));
+    let res = json_response(StatusCode::CREATED, &MetadatumBody { key, value });
+    Ok(super::with_location(res, &location))
 }
 
 /// One key.

@@ -1,6 +1,13 @@
-//! The request pipeline, in Barbican's order: request id → authentication (for `/v1`) →
-//! microversion negotiation (for `/` and `/v1`) → the handler. Responses get
-//! `x-openstack-request-id`, and past negotiation `openstack-api-version` and `vary`.
+//! The request pipeline, in Barbican's order, run on the *routed* request:
+//!
+//! router (actix matches the route and decodes its parameters) → [`pipeline`]: host check →
+//! authentication (routes under `/v1`) → microversion negotiation → events (`before`, with
+//! fail-closed readiness) → the handler → events (`success` / `failure`, `auth.denied`).
+//!
+//! Everything the pipeline knows about a request comes from its route's [`ApiRoute`] and the
+//! decoded route parameters, never from the raw path, so every spelling that reaches a handler
+//! is audited as that handler understands it. [`request_id`] (every response, routed or not)
+//! makes the request id and adds `x-openstack-request-id`.
 
 use std::sync::Arc;
 
@@ -10,16 +17,22 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, ResponseError};
-use plugin_api::{AuthError, EventKind, HeaderLookup, Phase};
+use plugin_api::{AuthContext, AuthError, EventKind, HeaderLookup, Phase, Subject};
 use tracing::Instrument;
 
 use super::context::{requested_microversion, ApiVersion, Caller, MicroversionError};
-use super::AppState;
+use super::route::{method_name, Action, ApiRoute};
+use super::{AppState, Created, Href, Negotiated, PayloadServed, ReadClearance};
 use crate::error::ApiError;
 use crate::events::{self, Events};
+use crate::media::Accept;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id");
 const API_VERSION: HeaderName = HeaderName::from_static("openstack-api-version");
+
+/// The id of a request (`req-<uuid>`), made by [`request_id`].
+#[derive(Clone)]
+pub struct RequestId(pub String);
 
 struct Headers<'a>(&'a header::HeaderMap);
 
@@ -70,36 +83,49 @@ fn microversion_error(err: MicroversionError, accept: Option<&str>) -> ApiError 
     }
 }
 
-/// Whether a path belongs to the versioned API (authentication required).
-fn is_api(path: &str) -> bool {
-    path == "/v1" || path.starts_with("/v1/")
-}
-
-/// A request's events: `before` once authenticated, then `success` / `failure` by status.
+/// The events of one request: `before` once authenticated, then `success` / `failure` by
+/// status, and `auth.denied` for a 401 or 403.
 struct Audit {
     events: Arc<Events>,
-    classified: events::Classified,
-    caller: Arc<plugin_api::AuthContext>,
+    kind: Option<EventKind>,
+    subject: Subject,
+    /// The subject's id in the path was not of the route's form (recorded as such).
+    invalid_id: bool,
+    caller: Option<Arc<AuthContext>>,
     request_id: String,
     request_line: String,
 }
 
 impl Audit {
     fn event(&self, kind: EventKind, phase: Phase, status: Option<u16>) -> plugin_api::Event {
-        events::request_event(
+        let mut ev = events::request_event(
             kind,
             phase,
             &self.request_id,
-            Some(&self.caller),
-            self.classified.subject.clone(),
+            self.caller.as_deref(),
+            self.subject.clone(),
             self.request_line.clone(),
             status,
-        )
+        );
+        if self.invalid_id {
+            ev.details.insert("subject_id".into(), "invalid".into());
+        }
+        ev
+    }
+
+    /// `auth.denied` for a request refused with `status`; `details.action` names the event the
+    /// request would have been.
+    fn denied(&self, status: u16) -> plugin_api::Event {
+        let mut ev = self.event(EventKind::AuthDenied, Phase::Failure, Some(status));
+        if let Some(kind) = self.kind {
+            ev.details.insert("action".into(), kind.as_str().into());
+        }
+        ev
     }
 
     /// Fail-closed instances must be ready; `before` events are delivered.
     async fn before(&self) -> Result<(), ApiError> {
-        let Some(kind) = self.classified.kind else {
+        let Some(kind) = self.kind else {
             return Ok(());
         };
         if !self.events.interested(kind) {
@@ -121,36 +147,30 @@ impl Audit {
         }
     }
 
-    /// `success` or `failure` of the action, and `auth.denied` for a 401/403.
-    async fn after(mut self, status: StatusCode, location: Option<String>) {
+    /// `success` or `failure` of the action, and `auth.denied` for a 401/403. `created`: the
+    /// id a create reported; `served`: the handler served a payload.
+    async fn after(mut self, status: StatusCode, created: Option<String>, served: bool) {
         let code = status.as_u16();
         let phase = if status.is_success() {
             Phase::Success
         } else {
             Phase::Failure
         };
-        if self.classified.subject.id.is_none() && phase == Phase::Success {
-            // A create: the new entity's id is the last segment of its Location.
-            self.classified.subject.id = location
-                .as_deref()
-                .and_then(|l| l.rsplit('/').next())
-                .map(str::to_owned);
+        if phase == Phase::Success && self.subject.id.is_none() {
+            self.subject.id = created;
+        }
+        if served {
+            self.kind = Some(EventKind::SecretRead);
         }
         let mut out = Vec::new();
-        if let Some(kind) = self.classified.kind {
+        if let Some(kind) = self.kind {
             if self.events.wants(kind, phase) {
                 out.push(self.event(kind, phase, Some(code)));
             }
         }
         if (code == 401 || code == 403) && self.events.wants(EventKind::AuthDenied, Phase::Failure)
         {
-            out.push(events::auth_denied(
-                &self.request_id,
-                Some(&self.caller),
-                &self.classified,
-                self.request_line.clone(),
-                code,
-            ));
+            out.push(self.denied(code));
         }
         for ev in out {
             emit(self.events.clone(), ev).await;
@@ -165,138 +185,173 @@ async fn emit(events: Arc<Events>, ev: plugin_api::Event) {
     }
 }
 
-/// The pipeline (wrap it with `actix_web::middleware::from_fn`).
-pub async fn pipeline(
+/// The request id, a span for the request's logs, and `x-openstack-request-id` on the
+/// response (wrap the whole app with `actix_web::middleware::from_fn`).
+pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let request_id = format!("req-{}", uuid::Uuid::new_v4());
-    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = format!("req-{}", uuid::Uuid::new_v4());
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    let value = HeaderValue::from_str(&id).ok();
+    req.extensions_mut().insert(RequestId(id));
     async move {
-        let rid = HeaderValue::from_str(&request_id).ok();
-        let finish_error = |req: ServiceRequest, err: ApiError| {
-            let mut res = req
-                .into_response(err.error_response())
-                .map_into_right_body();
-            if let Some(rid) = rid.clone() {
-                res.headers_mut().insert(REQUEST_ID, rid);
-            }
-            tracing::debug!(status = res.status().as_u16(), "refused");
-            Ok(res)
-        };
-
-        let path = req.path().to_owned();
-        // Events of this request: its classification, the caller, and the instances.
-        let mut audit: Option<Audit> = None;
-        if is_api(&path) {
-            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-                return finish_error(
-                    req,
-                    ApiError::failure("Request", &"application state missing"),
-                );
-            };
-            let events = state.services.plugins.events.clone();
-            let classified = (!events.is_empty()).then(|| {
-                let accept = req
-                    .headers()
-                    .get(header::ACCEPT)
-                    .and_then(|v| v.to_str().ok());
-                events::classify(req.method().as_str(), &path, accept)
-            });
-            let request_line = match classified {
-                Some(_) => format!("{} {}", req.method(), path),
-                None => String::new(),
-            };
-            match state.auth.authenticate(&Headers(req.headers())).await {
-                Ok(ctx) => {
-                    let ctx = Arc::new(ctx);
-                    req.extensions_mut().insert(Caller(ctx.clone()));
-                    if let Some(classified) = classified {
-                        let a = Audit {
-                            events,
-                            classified,
-                            caller: ctx,
-                            request_id: request_id.clone(),
-                            request_line,
-                        };
-                        if let Err(refused) = a.before().await {
-                            return finish_error(req, refused);
-                        }
-                        audit = Some(a);
-                    }
-                }
-                Err(e) => {
-                    let err = auth_error(&state, e);
-                    if let Some(classified) = classified {
-                        if err.status() == StatusCode::UNAUTHORIZED
-                            && events.wants(EventKind::AuthDenied, Phase::Failure)
-                        {
-                            let ev = events::auth_denied(
-                                &request_id,
-                                None,
-                                &classified,
-                                request_line,
-                                401,
-                            );
-                            emit(events, ev).await;
-                        }
-                    }
-                    return finish_error(req, err);
-                }
-            }
-        }
-
-        let versioned = path == "/" || is_api(&path);
-        let version = if versioned {
-            let header = req
-                .headers()
-                .get("openstack-api-version")
-                .and_then(|v| v.to_str().ok());
-            match requested_microversion(header) {
-                Ok(v) => {
-                    req.extensions_mut().insert(ApiVersion(v));
-                    Some(v)
-                }
-                Err(e) => {
-                    let accept = req
-                        .headers()
-                        .get(header::ACCEPT)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    return finish_error(req, microversion_error(e, accept.as_deref()));
-                }
-            }
-        } else {
-            None
-        };
-
-        // Handler and extractor errors arrive here as responses; only failures of the
-        // framework itself are `Err` (and get actix's own response).
-        let mut res = next.call(req).await?.map_into_left_body();
-        if let Some(a) = audit {
-            let location = res
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            a.after(res.status(), location).await;
-        }
-        let headers = res.headers_mut();
-        if let Some(v) = version {
-            if let Ok(value) = HeaderValue::from_str(&format!("key-manager {v}")) {
-                headers.insert(API_VERSION, value);
-                headers.insert(
-                    header::VARY,
-                    HeaderValue::from_static("openstack-api-version"),
-                );
-            }
-        }
-        if let Some(rid) = rid {
-            headers.insert(REQUEST_ID, rid);
+        let mut res = next.call(req).await?;
+        if let Some(v) = value {
+            res.headers_mut().insert(REQUEST_ID, v);
         }
         tracing::debug!(status = res.status().as_u16(), "done");
         Ok(res)
     }
     .instrument(span)
     .await
+}
+
+fn refuse<B>(req: ServiceRequest, err: ApiError) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    let res = req
+        .into_response(err.error_response())
+        .map_into_right_body();
+    tracing::debug!(status = res.status().as_u16(), "refused");
+    Ok(res)
+}
+
+/// The pipeline of every API route (wrap each routed resource, and the `/v1` scope's
+/// fallback, with `actix_web::middleware::from_fn`). The route's [`ApiRoute`] is its route
+/// data; a request without one matched no route (404 once authenticated).
+pub async fn pipeline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return refuse(
+            req,
+            ApiError::failure("Request", &"application state missing"),
+        );
+    };
+    let route: Option<&'static ApiRoute> = req.app_data::<&'static ApiRoute>().copied();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+
+    // Where refs point, from the Host the client used (or a trusted proxy's): checked once.
+    match state.request_href(req.request()) {
+        Ok(href) => {
+            req.extensions_mut().insert(Href(href));
+        }
+        Err(e) => return refuse(req, e),
+    }
+
+    // What the request is, from its route: subject (a validated id, or none), event kind.
+    let method = req.method().as_str().to_owned();
+    let (subject, invalid_id) = match route {
+        Some(r) => {
+            let s = r.subject_of(&req);
+            (s.subject, !s.valid)
+        }
+        None => (Subject::default(), false),
+    };
+    let request_line = match route {
+        Some(r) => r.request_line(&method, &subject),
+        None => format!("{} (no route)", method_name(&method)),
+    };
+    let kind = match route.and_then(|r| r.action(&method)) {
+        Some(Action::Event(kind)) => Some(kind),
+        Some(Action::ReadOrMetadata) => {
+            let accept = Accept::of(
+                req.headers()
+                    .get_all(header::ACCEPT)
+                    .map(|v| v.to_str().ok()),
+            );
+            req.extensions_mut().insert(Negotiated(accept));
+            (!accept.wants_metadata()).then_some(EventKind::SecretRead)
+        }
+        None => None,
+    };
+    let events = state.services.plugins.events.clone();
+    let mut audit = (!events.is_empty()).then(|| Audit {
+        events,
+        kind,
+        subject: subject.clone(),
+        invalid_id,
+        caller: None,
+        request_id,
+        request_line,
+    });
+
+    if route.is_none_or(|r| r.authenticated) {
+        match state.auth.authenticate(&Headers(req.headers())).await {
+            Ok(ctx) => {
+                let ctx = Arc::new(ctx);
+                req.extensions_mut().insert(Caller(ctx.clone()));
+                if let Some(a) = audit.as_mut() {
+                    a.caller = Some(ctx);
+                }
+            }
+            Err(e) => {
+                let err = auth_error(&state, e);
+                if let Some(a) = &audit {
+                    if err.status() == StatusCode::UNAUTHORIZED
+                        && a.events.wants(EventKind::AuthDenied, Phase::Failure)
+                    {
+                        emit(a.events.clone(), a.denied(401)).await;
+                    }
+                }
+                return refuse(req, err);
+            }
+        }
+    }
+
+    let header = req
+        .headers()
+        .get("openstack-api-version")
+        .and_then(|v| v.to_str().ok());
+    let version = match requested_microversion(header) {
+        Ok(v) => v,
+        Err(e) => {
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            return refuse(req, microversion_error(e, accept.as_deref()));
+        }
+    };
+    req.extensions_mut().insert(ApiVersion(version));
+
+    if let Some(a) = &audit {
+        if let Err(refused) = a.before().await {
+            return refuse(req, refused);
+        }
+    }
+    // Past `before`: a payload of this subject may be served.
+    if kind == Some(EventKind::SecretRead) {
+        if let Some(id) = &subject.id {
+            req.extensions_mut().insert(ReadClearance(id.clone()));
+        }
+    }
+
+    // Handler and extractor errors arrive here as responses; only failures of the framework
+    // itself are `Err` (and get actix's own response).
+    let mut res = next.call(req).await?.map_into_left_body();
+    if let Some(a) = audit {
+        let (created, served) = {
+            let ext = res.response().extensions();
+            (
+                ext.get::<Created>().map(|c| c.0.clone()),
+                ext.get::<PayloadServed>().is_some(),
+            )
+        };
+        a.after(res.status(), created, served).await;
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("key-manager {version}")) {
+        let headers = res.headers_mut();
+        headers.insert(API_VERSION, value);
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("openstack-api-version"),
+        );
+    }
+    Ok(res)
 }

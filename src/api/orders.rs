@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -41,16 +40,13 @@ pub async fn create(
         state.services.orders.unwatch(&row.id);
     }
     let r = order_ref(&state.href(&req), &row.id);
-    let mut res = json_response(
+    let res = json_response(
         StatusCode::ACCEPTED,
         &OrderRefBody {
             order_ref: r.clone(),
         },
     );
-    if let Some(v) = super::header_value(&r) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
+    Ok(super::created(res, &r, &row.id))
 }
 
 #[derive(Serialize)]

@@ -16,7 +16,7 @@ use super::{blocking, read_body, request_media_type, AppState};
 use crate::db::secrets::{DateOp, SecretQuery, SortKey};
 use crate::error::ApiError;
 use crate::json::json_response;
-use crate::service::secrets::{normalize_content_type, ops, Payload};
+use crate::service::secrets::{ops, Payload};
 use crate::service::Services;
 use crate::timefmt;
 
@@ -76,16 +76,13 @@ pub async fn create(
     let services = state.services.clone();
     let row = blocking(ops::CREATE, move || services.create_secret(&caller.0, new)).await?;
     let href = secret_ref(&state.href(&req), &row.id);
-    let mut res = json_response(
+    let res = json_response(
         StatusCode::CREATED,
         &SecretRefBody {
             secret_ref: href.clone(),
         },
     );
-    if let Some(v) = super::header_value(&href) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
+    Ok(super::created(res, &href, &row.id))
 }
 
 const SORT_KEYS: [(&str, SortKey); 9] = [
@@ -300,37 +297,6 @@ pub fn secret_view(
     ))
 }
 
-/// Whether an `Accept` header asks for JSON metadata rather than the (legacy) payload.
-fn wants_json(accept: Option<&str>) -> bool {
-    match accept.map(str::trim) {
-        None | Some("") => true,
-        Some(a) => a == "application/json" || a == "*/*",
-    }
-}
-
-fn accept_header(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
-/// How a payload is sent back for an `Accept` header: (response content type, is text).
-fn payload_rendering(accept: Option<&str>, stored: Option<&str>) -> Option<(&'static str, bool)> {
-    let wanted = match accept {
-        None => "application/octet-stream".to_owned(),
-        Some("*/*") => stored.unwrap_or("application/octet-stream").to_owned(),
-        Some(a) => normalize_content_type(a),
-    };
-    match wanted.as_str() {
-        "text/plain" => Some(("text/plain; charset=UTF-8", true)),
-        "application/octet-stream" => Some(("application/octet-stream", false)),
-        "application/pkcs8" => Some(("application/pkcs8", false)),
-        _ => None,
-    }
-}
-
 fn wrong_accept(operation: &str) -> ApiError {
     ApiError::issue(
         StatusCode::NOT_ACCEPTABLE,
@@ -339,14 +305,18 @@ fn wrong_accept(operation: &str) -> ApiError {
     )
 }
 
-/// Fetch, authorize and decrypt a payload, then render it for the `Accept` header.
+/// Fetch, authorize and decrypt a payload, then render it for the `Accept` header. Served
+/// only under the pipeline's read clearance (its `secret.read` passed `before`); the response
+/// reports the payload it carries.
 async fn payload_response(
     state: &web::Data<AppState>,
     caller: Caller,
+    req: &HttpRequest,
     secret_id: String,
-    accept: Option<String>,
     operation: &'static str,
 ) -> Result<HttpResponse, ApiError> {
+    let accept = super::accept_of(req);
+    let cleared = super::read_cleared(req, &secret_id);
     let services = state.services.clone();
     let (content_type, is_text, bytes): (&'static str, bool, SecretBytes) =
         blocking(operation, move || {
@@ -357,10 +327,17 @@ async fn payload_response(
                     "Not Found. Sorry but your secret has no payload.",
                 ));
             }
-            let (ct, is_text) = payload_rendering(accept.as_deref(), row.content_type.as_deref())
+            let ct = accept
+                .payload_type(row.content_type.as_deref())
                 .ok_or_else(|| wrong_accept(operation))?;
+            if !cleared {
+                return Err(ApiError::failure(
+                    operation,
+                    &"a payload read reached its handler without the pipeline's read clearance",
+                ));
+            }
             let bytes = services.payload(&row, operation)?;
-            Ok((ct, is_text, bytes))
+            Ok((ct, ct == "text/plain", bytes))
         })
         .await?;
     if is_text && std::str::from_utf8(&bytes).is_err() {
@@ -368,8 +345,13 @@ async fn payload_response(
     }
     // The response body owns the plaintext and zeroizes it once sent.
     let mut res = HttpResponse::Ok().body(bytes::Bytes::from_owner(bytes));
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let content_type = if is_text {
+        HeaderValue::from_static("text/plain; charset=UTF-8")
+    } else {
+        HeaderValue::from_static(content_type)
+    };
+    res.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    res.extensions_mut().insert(super::PayloadServed);
     Ok(res)
 }
 
@@ -395,11 +377,10 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let secret_id = path.into_inner();
-    let accept = accept_header(&req);
-    let href = state.href(&req);
-    if !wants_json(accept.as_deref()) {
-        return payload_response(&state, caller, secret_id, accept, ops::GET).await;
+    if !super::accept_of(&req).wants_metadata() {
+        return payload_response(&state, caller, &req, secret_id, ops::GET).await;
     }
+    let href = state.href(&req);
     let services = state.services.clone();
     let with_consumers = version.0.has_consumers();
     let view = blocking(ops::GET, move || {
@@ -434,14 +415,7 @@ pub async fn payload(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    payload_response(
-        &state,
-        caller,
-        path.into_inner(),
-        accept_header(&req),
-        ops::PAYLOAD,
-    )
-    .await
+    payload_response(&state, caller, &req, path.into_inner(), ops::PAYLOAD).await
 }
 
 /// Turn a PUT body into a payload by its content type and encoding.
@@ -623,32 +597,5 @@ mod tests {
         ] {
             assert!(parse_date_filter(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn accept_rendering() {
-        assert!(
-            wants_json(None) && wants_json(Some("*/*")) && wants_json(Some("application/json"))
-        );
-        assert!(
-            !wants_json(Some("text/plain")) && !wants_json(Some("application/json, text/plain"))
-        );
-        assert_eq!(
-            payload_rendering(None, Some("text/plain")),
-            Some(("application/octet-stream", false))
-        );
-        assert_eq!(
-            payload_rendering(Some("*/*"), Some("text/plain")),
-            Some(("text/plain; charset=UTF-8", true))
-        );
-        assert_eq!(
-            payload_rendering(Some("text/plain;charset=utf-8"), None),
-            Some(("text/plain; charset=UTF-8", true))
-        );
-        assert_eq!(payload_rendering(Some("application/json"), None), None);
-        assert_eq!(
-            payload_rendering(Some("application/pkcs8"), None),
-            Some(("application/pkcs8", false))
-        );
     }
 }

@@ -115,6 +115,19 @@ pub fn is_uuid4(id: &str) -> bool {
     })
 }
 
+/// The longest project id Coffer accepts (Barbican's `projects.external_id` is a
+/// `String(255)`; both databases index it).
+pub const MAX_PROJECT_ID: usize = 255;
+
+/// Whether `id` can be a project id: 1 to [`MAX_PROJECT_ID`] bytes, no control character
+/// (NUL included), no surrounding whitespace.
+pub fn is_project_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_PROJECT_ID
+        && id.trim() == id
+        && !id.chars().any(char::is_control)
+}
+
 /// The id at the end of a ref (`.../v1/secrets/<id>`, tolerating a trailing slash).
 pub fn id_from_ref(reference: &str) -> &str {
     reference
