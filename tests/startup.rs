@@ -109,7 +109,44 @@ async fn production_needs_a_configured_master_key() {
         "simple_crypto".into(),
         json!({"master_key": "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=", "master_key_id": "k1"}),
     );
-    let srv = TestServer::start(s).unwrap();
+    // Production refuses refs that follow the client's Host ...
+    let err = start_error(&s);
+    assert!(err.contains("server.host_href is required"), "{err}");
+    s.server.host_href = Some("https://kms.example.com".into());
+    // ... and an authentication that believes any caller.
+    let err = start_error(&s);
+    assert!(
+        err.contains("auth.trusted_headers.proxy_secret_file") && err.contains("production"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("proxy.secret"),
+        "a-proxy-secret-0123456789\n",
+    )
+    .unwrap();
+    s.auth.plugin_settings.insert(
+        "trusted_headers".into(),
+        json!({"proxy_secret_file": dir.path().join("proxy.secret")}),
+    );
+    let mut srv = TestServer::start(s).unwrap();
+    // Without the proxy's secret nobody is believed.
+    let r = srv
+        .client
+        .get(srv.url("/v1/secrets"))
+        .header("X-Project-Id", "p")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-coffer-proxy-secret",
+        "a-proxy-secret-0123456789".parse().unwrap(),
+    );
+    srv.client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let id = srv
         .create(
             "p",
