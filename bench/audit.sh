@@ -8,9 +8,13 @@
 #   keyed      the same with a chain key: HMAC-SHA256 chain
 # Every read is audited twice (`before` and `success`), so the chain is paid twice per request.
 #
-# Usage: bench/audit.sh [--duration SECS] [--connections N] [--fsync] [--no-build]
+# Usage: bench/audit.sh [--duration SECS] [--rounds N] [--connections N] [--fsync] [--no-build]
 #
-#   --duration SECS   measured seconds per target (default 10)
+#   --duration SECS   measured seconds per target and round (default 10)
+#   --rounds N        rounds; each runs every target once, in turn (default 3). Audited
+#                     throughput varies by ±10% from run to run (a mutex, write syscalls and
+#                     blocking-pool hops per event), so the report gives medians over rounds,
+#                     and the server's CPU time per request, which varies much less.
 #   --connections N   wrk connections (default 32)
 #   --fsync           the audit log syncs every line (its default). Without it the log writes
 #                     without fsync, which leaves the chain's CPU cost most visible.
@@ -30,16 +34,18 @@ CREATE_BODY='{"payload": "'"$PAYLOAD_B64"'", "payload_content_type": "applicatio
 PROJECT=bench-audit
 
 duration=10
+rounds=3
 connections=32
 fsync=false
 build=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --fsync) fsync=true; shift ;;
     --no-build) build=0; shift ;;
-    *) echo "usage: $0 [--duration SECS] [--connections N] [--fsync] [--no-build]" >&2
+    *) echo "usage: $0 [--duration SECS] [--rounds N] [--connections N] [--fsync] [--no-build]" >&2
        exit 2 ;;
   esac
 done
@@ -90,7 +96,7 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-declare -A URL=()
+declare -A URL=() PID=()
 start_coffer() {
   local mode=$1 port dir
   port=$(free_port)
@@ -117,6 +123,7 @@ TOML
     COFFER__DATABASE__URL="sqlite://$dir/data/coffer.db" COFFER__LOGGING__LEVEL=warn \
     "${BIN[$mode]}" serve) </dev/null >"$dir/coffer.log" 2>&1 &
   PIDS+=($!)
+  PID[$mode]=$!
   URL[$mode]="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
     curl -s -o /dev/null "${URL[$mode]}/" && return 0
@@ -149,36 +156,57 @@ check_logs() {
   return 0
 }
 
+# CPU seconds (user + system) the process has used.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# run MODE: prints "RPS CPU_US_PER_REQUEST".
 run() {
-  local mode=$1
+  local mode=$1 before after
   wrk -t 2 -c "$connections" -d 2s -s "$WRK_DIR/get-payload.lua" "${URL[$mode]}" \
     -- "$PROJECT" "$WORK/$mode.ids" >/dev/null 2>&1
+  before=$(cpu_seconds "${PID[$mode]}")
   wrk -t 2 -c "$connections" -d "${duration}s" --timeout 10s -s "$WRK_DIR/get-payload.lua" \
     "${URL[$mode]}" -- "$PROJECT" "$WORK/$mode.ids" >"$WORK/out" 2>&1 ||
     { cat "$WORK/out" >&2; die "wrk failed"; }
+  after=$(cpu_seconds "${PID[$mode]}")
   grep '^FIRST_ERROR' "$WORK/out" >&2 && die "$mode: non-2xx answers"
-  grep '^RESULT ' "$WORK/out" | head -1 | sed 's/^RESULT //'
+  local result rps
+  result=$(grep '^RESULT ' "$WORK/out" | head -1 | sed 's/^RESULT //')
+  rps=$(field "$result" rps_2xx)
+  python3 -c "print('$rps', round(($after - $before) / (float('$rps') * $duration) * 1e6, 1))"
 }
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
-declare -A RPS=()
-printf '\nget-payload, %s connections, audit fsync=%s\n' "$connections" "$fsync"
-printf '%-10s %12s %10s %10s\n' target "rps" "p50 ms" "p99 ms"
-for mode in "${MODES[@]}"; do
-  r=$(run "$mode")
-  RPS[$mode]=$(field "$r" rps_2xx)
-  printf '%-10s %12s %10s %10s\n' "$mode" "${RPS[$mode]}" "$(field "$r" p50_ms)" \
-    "$(field "$r" p99_ms)"
+printf '\nget-payload, %s connections, audit fsync=%s, %s rounds of %s s\n' "$connections" \
+  "$fsync" "$rounds" "$duration"
+: >"$WORK/results"
+for ((round = 1; round <= rounds; round++)); do
+  for mode in "${MODES[@]}"; do
+    echo "$mode $(run "$mode")" >>"$WORK/results"
+  done
 done
 check_logs
-python3 - "${RPS[none]}" "${RPS[unchained]}" "${RPS[chained]}" "${RPS[keyed]}" <<'EOF'
-import sys
-none, plain, chained, keyed = map(float, sys.argv[1:])
+python3 - "$WORK/results" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    mode, rps, cpu = line.split()
+    rows.setdefault(mode, []).append((float(rps), float(cpu)))
+print("%-10s %10s %-26s %16s" % ("target", "rps", "(each round)", "CPU us/request"))
+med = {}
+for mode in ["none", "unchained", "chained", "keyed"]:
+    rps = [r for r, _ in rows[mode]]
+    cpu = [c for _, c in rows[mode]]
+    med[mode] = (statistics.median(rps), statistics.median(cpu))
+    print("%-10s %10.0f %-26s %16.1f" % (mode, med[mode][0],
+          "(" + " ".join("%.0f" % r for r in rps) + ")", med[mode][1]))
+print("(medians over the rounds)")
 print()
-print("chained / unchained = %.3f  (the SHA-256 chain costs %.1f%% of the audited rate)"
-      % (chained / plain, (1 - chained / plain) * 100))
-print("keyed   / unchained = %.3f  (the HMAC-SHA256 chain costs %.1f%%)"
-      % (keyed / plain, (1 - keyed / plain) * 100))
-print("unchained / none    = %.3f  (auditing every read, before and after, without a chain)"
-      % (plain / none))
+for mode, what in [("chained", "SHA-256 chain"), ("keyed", "HMAC-SHA256 chain")]:
+    print("%-7s / unchained: throughput %.3f, CPU per request %.3f  (the %s)"
+          % (mode, med[mode][0] / med["unchained"][0], med[mode][1] / med["unchained"][1], what))
+print("unchained / none:    throughput %.3f, CPU per request %.3f  (auditing every read twice)"
+      % (med["unchained"][0] / med["none"][0], med["unchained"][1] / med["none"][1]))
 EOF
