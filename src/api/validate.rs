@@ -34,22 +34,68 @@ const SECRET_TYPES_LISTED: &str =
     "['symmetric', 'passphrase', 'private', 'public', 'certificate', 'opaque']";
 const MAX_SMALL_INT: i64 = 32767;
 
-/// Parse a JSON request body; `Malformed JSON` when it is not JSON. String values are
-/// stripped, as Barbican does before validating.
-pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    let mut v: Value =
-        serde_json::from_slice(body).map_err(|_| ApiError::bad_request("Malformed JSON"))?;
+/// Parse a JSON request body for `schema`; `Malformed JSON` when it is not JSON. String values
+/// are stripped (in place), as Barbican does before validating; a NUL character in any key or
+/// string is refused (PostgreSQL text cannot hold one, and no Barbican field needs one).
+///
+/// `secrets` are the paths of string values that hold secret material (`["payload"]`,
+/// `["meta", "passphrase"]`): those are decoded from the body by [`body_json::parse`] into
+/// buffers that are wiped when dropped — never through serde_json's scratch buffer, which is
+/// freed unwiped — and may contain NUL.
+pub fn parse_json(body: &[u8], schema: &str, secrets: &[&[&str]]) -> Result<Value, ApiError> {
+    let mut v = if secrets.is_empty() {
+        serde_json::from_slice(body).ok()
+    } else {
+        super::body_json::parse(body, secrets)
+    }
+    .ok_or_else(|| ApiError::bad_request("Malformed JSON"))?;
+    if let Some((property, text)) = nul_in(&v, secrets, &mut Vec::new()) {
+        return Err(ApiError::schema(
+            schema,
+            &format!(
+                "{} contains a NUL character",
+                crate::json::py_repr(&Value::String(text))
+            ),
+            Some(&property),
+        ));
+    }
     strip_strings(&mut v);
     Ok(v)
 }
 
+/// The first key or string (outside `secrets`) holding a NUL: its top-level property and the
+/// text.
+fn nul_in(v: &Value, secrets: &[&[&str]], path: &mut Vec<String>) -> Option<(String, String)> {
+    let top = |path: &[String], key: &str| path.first().cloned().unwrap_or_else(|| key.to_owned());
+    match v {
+        Value::String(s) if s.contains('\0') => {
+            let secret = secrets
+                .iter()
+                .any(|p| p.len() == path.len() && p.iter().zip(path.iter()).all(|(a, b)| a == b));
+            (!secret).then(|| (top(path, ""), s.clone()))
+        }
+        Value::Array(items) => items.iter().find_map(|i| nul_in(i, secrets, path)),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            if k.contains('\0') {
+                return Some((top(path, k), k.clone()));
+            }
+            path.push(k.clone());
+            let found = nul_in(item, secrets, path);
+            path.pop();
+            found
+        }),
+        _ => None,
+    }
+}
+
+/// Trim every string in place: no copy of a (possibly secret) value is left behind unwiped.
 fn strip_strings(v: &mut Value) {
     match v {
         Value::String(s) => {
-            let t = s.trim();
-            if t.len() != s.len() {
-                *s = t.to_owned();
-            }
+            let end = s.trim_end().len();
+            s.truncate(end);
+            let start = s.len() - s.trim_start().len();
+            s.drain(..start);
         }
         Value::Array(items) => items.iter_mut().for_each(strip_strings),
         Value::Object(map) => map.values_mut().for_each(strip_strings),
@@ -279,7 +325,7 @@ fn secret_fields<'v>(
 
 /// Validate a `POST /v1/secrets` body into a new secret.
 pub fn new_secret(body: &[u8], max_payload_bytes: usize) -> Result<NewSecret, ApiError> {
-    let mut value = parse_json(body)?;
+    let mut value = parse_json(body, "Secret", &[&["payload"]])?;
     let result = new_secret_from(&value, max_payload_bytes);
     // The parsed payload text is plaintext: wipe it before it is freed.
     if let Some(Value::String(text)) = value.get_mut("payload") {
@@ -320,7 +366,7 @@ fn new_secret_from(value: &Value, max_payload_bytes: usize) -> Result<NewSecret,
 
 /// Validate a `POST /v1/orders` body.
 pub fn new_order(body: &[u8], max_payload_bytes: usize) -> Result<NewOrder, ApiError> {
-    let mut value = parse_json(body)?;
+    let mut value = parse_json(body, "Order", &[&["meta", "passphrase"]])?;
     let result = new_order_from(&value, max_payload_bytes);
     if let Some(Value::String(p)) = value.get_mut("meta").and_then(|m| m.get_mut("passphrase")) {
         p.zeroize();
@@ -407,8 +453,12 @@ fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, A
     };
     // The meta as Barbican stores and echoes it: stripped, `name` and `expiration` normalized
     // (appended when absent). Coffer never stores or shows the passphrase.
-    let mut stored: Map<String, Value> = meta.clone();
-    stored.remove("passphrase");
+    // Copy the meta without the passphrase (a clone would hold one more, unwiped, copy).
+    let mut stored: Map<String, Value> = meta
+        .iter()
+        .filter(|(k, _)| k.as_str() != "passphrase")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     stored.insert(
         "name".into(),
         f.name.map_or(Value::Null, |n| Value::String(n.to_owned())),
@@ -449,6 +499,8 @@ fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, A
 
 /// Where containers' secret refs must point (Barbican refuses refs to other hosts).
 pub struct RefPolicy<'a> {
+    /// The most references a container may hold.
+    pub max_refs: usize,
     pub host_href: &'a str,
 }
 
@@ -506,8 +558,8 @@ fn secret_ref_items(e: &mut Errors, items: &[Value], prop: &str) -> Vec<(Option<
 
 /// Validate a `POST /v1/containers` body.
 pub fn new_container(body: &[u8], refs: RefPolicy<'_>) -> Result<NewContainer, ApiError> {
-    let value = parse_json(body)?;
     let schema_name = "Container";
+    let value = parse_json(body, schema_name, &[])?;
     let mut e = Errors::new(schema_name);
     let o = body_object(&mut e, &value)?;
     let name = string(
@@ -534,6 +586,9 @@ pub fn new_container(body: &[u8], refs: RefPolicy<'_>) -> Result<NewContainer, A
     e.into_result()?;
     let container_type = container_type.unwrap_or("generic").to_owned();
     let parsed = parsed.unwrap_or_default();
+    if parsed.len() > refs.max_refs {
+        return Err(crate::service::containers::too_many_refs(refs.max_refs));
+    }
     let invalid = |reason: &str| ApiError::schema(schema_name, reason, Some("secret_refs"));
     if !parsed.is_empty() {
         let mut names: Vec<Option<&str>> = parsed.iter().map(|(n, _)| n.as_deref()).collect();
@@ -610,7 +665,7 @@ pub fn new_container(body: &[u8], refs: RefPolicy<'_>) -> Result<NewContainer, A
 
 /// Validate a `POST`/`DELETE /v1/containers/{id}/secrets` body: (reference, full ref).
 pub fn container_secret(body: &[u8]) -> Result<(SecretRef, String), ApiError> {
-    let value = parse_json(body)?;
+    let value = parse_json(body, "ContainerSecret", &[])?;
     let mut e = Errors::new("ContainerSecret");
     let o = body_object(&mut e, &value)?;
     let name = string(property(&mut e, o, "name"), &["string"], None, Some(255));
@@ -634,7 +689,7 @@ pub fn container_secret(body: &[u8]) -> Result<(SecretRef, String), ApiError> {
 
 /// Validate a container consumer body: (name, URL).
 pub fn container_consumer(body: &[u8]) -> Result<(String, String), ApiError> {
-    let value = parse_json(body)?;
+    let value = parse_json(body, "Consumer", &[])?;
     let mut e = Errors::new("Consumer");
     let o = body_object(&mut e, &value)?;
     let url = string(property(&mut e, o, "URL"), &["string"], Some(1), Some(255));
@@ -649,7 +704,7 @@ pub fn container_consumer(body: &[u8]) -> Result<(String, String), ApiError> {
 
 /// Validate a secret consumer body: (service, resource_type, resource_id).
 pub fn secret_consumer(body: &[u8]) -> Result<(String, String, String), ApiError> {
-    let value = parse_json(body)?;
+    let value = parse_json(body, "Secret Consumer", &[])?;
     let mut e = Errors::new("Secret Consumer");
     let o = body_object(&mut e, &value)?;
     let service = string(
@@ -664,11 +719,12 @@ pub fn secret_consumer(body: &[u8]) -> Result<(String, String, String), ApiError
         Some(1),
         Some(255),
     );
+    // Indexed (with service and resource type) on both databases: bounded like the others.
     let resource_id = string(
         property(&mut e, o, "resource_id"),
         &["string"],
         Some(1),
-        None,
+        Some(255),
     );
     required(&mut e, o, &["service", "resource_type", "resource_id"]);
     e.into_result()?;
@@ -681,7 +737,7 @@ pub fn secret_consumer(body: &[u8]) -> Result<(String, String, String), ApiError
 
 /// Validate an ACL body; `None` when it names no operation (or an empty one).
 pub fn acl(body: &[u8]) -> Result<Option<AclChange>, ApiError> {
-    let value = parse_json(body)?;
+    let value = parse_json(body, "ACL", &[])?;
     let mut e = Errors::new("ACL");
     let o = body_object(&mut e, &value)?;
     let mut change = None;
@@ -750,7 +806,7 @@ pub fn acl(body: &[u8]) -> Result<Option<AclChange>, ApiError> {
 
 /// Validate a `PUT /v1/secrets/{id}/metadata` body: keys lower-cased.
 pub fn metadata(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
-    let value = parse_json(body)?;
+    let value = parse_json(body, "SecretMetadata", &[])?;
     let mut e = Errors::new("SecretMetadata");
     let o = body_object(&mut e, &value)?;
     required_draft3(&mut e, o, "metadata");
@@ -770,6 +826,11 @@ pub fn metadata(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
         if !crate::service::metadata::key_is_url_safe(k) {
             return Err(ApiError::bad_request("Invalid Key. Key must be URL safe."));
         }
+        if k.chars().count() > 255 {
+            return Err(ApiError::bad_request(
+                "Invalid Key. Key must be at most 255 characters.",
+            ));
+        }
         let key = k.to_lowercase();
         out.retain(|(existing, _)| *existing != key);
         out.push((key, v.clone()));
@@ -779,7 +840,7 @@ pub fn metadata(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
 
 /// Validate a metadatum body (`{"key", "value"}`): key lower-cased.
 pub fn metadatum(body: &[u8]) -> Result<(String, String), ApiError> {
-    let value = parse_json(body)?;
+    let value = parse_json(body, "SecretMetadatum", &[])?;
     let mut e = Errors::new("SecretMetadatum");
     let o = body_object(&mut e, &value)?;
     required_draft3(&mut e, o, "key");
@@ -797,7 +858,7 @@ pub fn metadatum(body: &[u8]) -> Result<(String, String), ApiError> {
 
 /// Validate a `PUT /v1/project-quotas/{id}` body.
 pub fn project_quotas(body: &[u8]) -> Result<QuotaValues, ApiError> {
-    let value = parse_json(body)?;
+    let value = parse_json(body, "Project Quota", &[])?;
     let mut e = Errors::new("Project Quota");
     let o = body_object(&mut e, &value)?;
     let mut q = QuotaValues::default();
@@ -821,7 +882,10 @@ pub fn project_quotas(body: &[u8]) -> Result<QuotaValues, ApiError> {
                             property: Some("project_quotas".into()),
                             value: v,
                         };
-                        if at.types(&["integer"]) {
+                        // Quotas are stored as 32-bit integers: beyond is refused, never dropped.
+                        if at.types(&["integer"])
+                            && at.range(Some(i32::MIN.into()), Some(i32::MAX.into()))
+                        {
                             *slot = as_integer(v).and_then(|n| i32::try_from(n).ok());
                         }
                     }

@@ -208,12 +208,14 @@ fn order_meta_is_normalized_without_passphrase() {
 fn container_rules() {
     let host = RefPolicy {
         host_href: "http://h",
+        max_refs: 1000,
     };
     let err = |v: serde_json::Value| {
         new_container(
             v.to_string().as_bytes(),
             RefPolicy {
                 host_href: "http://h",
+                max_refs: 1000,
             },
         )
         .err()
