@@ -2,12 +2,34 @@
 //! and `previous`/`next` hrefs that repeat the other query parameters, URL-encoded like
 //! Python's `urlencode`.
 
+/// The most parameters a query string may have (the pipeline answers 400 beyond).
+pub const MAX_QUERY_PARAMS: usize = 64;
+
+/// Why a query string is refused before any handler reads it.
+pub fn check_query(query: &str) -> Result<(), crate::error::ApiError> {
+    let bad = |m: &str| crate::error::ApiError::bad_request(m.to_owned());
+    for (n, (k, v)) in url::form_urlencoded::parse(query.as_bytes()).enumerate() {
+        if n >= MAX_QUERY_PARAMS {
+            return Err(bad(
+                "URI provided invalid query string parameters: too many parameters.",
+            ));
+        }
+        if k.contains('\0') || v.contains('\0') {
+            return Err(bad(
+                "URI provided invalid query string parameters: a NUL character.",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The query string's parameters, decoded, in order. A repeated name keeps its first value
 /// (in its first position), as a list-valued parameter would.
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<(String, String)> = Vec::new();
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if !out.iter().any(|(name, _)| *name == k) {
+        if seen.insert(k.clone()) {
             out.push((k.into_owned(), v.into_owned()));
         }
     }
@@ -131,8 +153,12 @@ pub fn nav_links(
         }
         s
     };
-    let previous = (offset > 0).then(|| link((offset - limit).max(0)));
-    let next = (total > offset + limit).then(|| link(offset + limit));
+    // Offsets come from clients: no sum or difference here may overflow.
+    let previous = (offset > 0).then(|| link(offset.saturating_sub(limit).max(0)));
+    let next = offset
+        .checked_add(limit)
+        .filter(|end| total > *end)
+        .map(link);
     (previous, next)
 }
 
@@ -174,6 +200,36 @@ mod tests {
             nav_links("http://h", "secrets", 1, 2, 2, "").0.as_deref(),
             Some("http://h/v1/secrets?limit=2&offset=0")
         );
+    }
+
+    #[test]
+    fn paging_arithmetic_never_overflows() {
+        let (p, n) = nav_links("http://h", "secrets", i64::MAX - 1, 100, i64::MAX, "");
+        assert_eq!(
+            p.as_deref(),
+            Some("http://h/v1/secrets?limit=100&offset=9223372036854775706")
+        );
+        assert_eq!(n, None, "no next page past i64::MAX");
+        let (p, _) = nav_links("http://h", "secrets", 5, 100, 10, "");
+        assert_eq!(p.as_deref(), Some("http://h/v1/secrets?limit=100&offset=0"));
+    }
+
+    #[test]
+    fn query_strings_are_bounded_and_parsed_once_per_parameter() {
+        let many: Vec<String> = (0..MAX_QUERY_PARAMS).map(|i| format!("p{i}=1")).collect();
+        assert!(check_query(&many.join("&")).is_ok());
+        let more = format!("{}&x=1", many.join("&"));
+        assert!(check_query(&more).is_err());
+        assert!(check_query("name=a%00b").is_err());
+        assert!(check_query("a%00=b").is_err());
+        assert!(check_query("name=a%01b&limit=2").is_ok());
+        let pairs = query_pairs(
+            &(0..5000)
+                .map(|i| format!("k{}=v", i % 7))
+                .collect::<Vec<_>>()
+                .join("&"),
+        );
+        assert_eq!(pairs.len(), 7);
     }
 
     #[test]
