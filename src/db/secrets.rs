@@ -7,7 +7,7 @@ use plugin_api::StoreMetadata;
 
 use super::acl::{self, Acl};
 use super::schema::secrets;
-use super::sql::contains;
+use super::sql::json_array_has;
 use super::{per_backend, DbConn, DbError};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
@@ -93,6 +93,29 @@ pub fn get_live(
         .select(SecretRow::as_select())
         .first(c)
         .optional())?)
+}
+
+/// Which of `ids` are live secrets of `project_id` (one query).
+pub fn live_in_project(
+    conn: &mut DbConn,
+    ids: &[&str],
+    project_id: &str,
+    now: NaiveDateTime,
+) -> Result<std::collections::HashSet<String>, DbError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let found: Vec<String> = per_backend!(conn, |c| secrets::table
+        .filter(secrets::id.eq_any(ids))
+        .filter(secrets::project_id.eq(project_id))
+        .filter(
+            secrets::expiration
+                .is_null()
+                .or(secrets::expiration.gt(now)),
+        )
+        .select(secrets::id)
+        .load(c))?;
+    Ok(found.into_iter().collect())
 }
 
 /// Give a metadata-only secret its payload. `false` when it already has one (nothing changed).
@@ -225,9 +248,9 @@ macro_rules! filtered {
             )
             .into_boxed();
         q = match &query.acl_user {
-            Some(user) => q.filter(contains(
+            Some(user) => q.filter(json_array_has(
                 secrets::acl_users,
-                acl::user_needle(user).into_sql::<Text>(),
+                user.as_str().into_sql::<Text>(),
             )),
             None => q.filter(secrets::project_id.eq(&query.project_id)),
         };
