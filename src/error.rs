@@ -196,10 +196,19 @@ impl ApiError {
                 ApiError::not_found("Secret not found.")
             }
             PluginError::Unavailable(ref m) => ApiError::unavailable(operation, m),
-            PluginError::Integrity(_)
-            | PluginError::KeyUnavailable(_)
-            | PluginError::Config(_)
-            | PluginError::Internal(_) => ApiError::failure(operation, &err),
+            // A row that does not match its material, its KEK or its binding: tampering or
+            // corruption. Answered as Barbican answers a failed decryption; logged as what it
+            // is (the check that failed, never material; the span carries the request id).
+            PluginError::Integrity(ref m) => {
+                tracing::error!(operation, check = %m, "integrity check failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{operation} failure seen - please contact site administrator."),
+                )
+            }
+            PluginError::KeyUnavailable(_) | PluginError::Config(_) | PluginError::Internal(_) => {
+                ApiError::failure(operation, &err)
+            }
         }
     }
 
@@ -250,6 +259,14 @@ impl ResponseError for ApiError {
         };
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             res.head_mut().reason = Some("Request Entity Too Large");
+        }
+        // The rest of the body was not read: the connection cannot carry another request.
+        if matches!(
+            self.status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        ) {
+            res.head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
         }
         for (name, value) in &self.headers {
             res.headers_mut().insert(name.clone(), value.clone());

@@ -81,6 +81,33 @@ fn secret_in_project(
             .is_some_and(|s| s.project_id == project_id))
 }
 
+/// A container may not hold more than `max` references.
+pub fn too_many_refs(max: usize) -> ApiError {
+    ApiError::bad_request(format!(
+        "A container holds at most {max} secret references (containers.max_secret_refs)."
+    ))
+}
+
+/// The 404 for the first reference that is not a live secret of `project_id` (one query).
+fn missing_ref(
+    conn: &mut DbConn,
+    refs: &[SecretRef],
+    project_id: &str,
+) -> Result<Option<ApiError>, DbError> {
+    let ids: Vec<&str> = refs
+        .iter()
+        .map(|r| r.secret_id.as_str())
+        .filter(|id| is_uuid4(id))
+        .collect();
+    let live = secret_db::live_in_project(conn, &ids, project_id, timefmt::now())?;
+    Ok(refs.iter().find(|r| !live.contains(&r.secret_id)).map(|r| {
+        ApiError::not_found(format!(
+            "Secret provided for '{}' doesn't exist.",
+            r.name.as_deref().unwrap_or("None")
+        ))
+    }))
+}
+
 impl Services {
     /// A container by id: 404 for malformed or unknown ids.
     pub fn find_container(&self, id: &str, operation: &str) -> Result<ContainerRow, ApiError> {
@@ -144,6 +171,15 @@ impl Services {
         };
         let defaults = self.quota_defaults;
         let refs = new.refs;
+        // The references are looked up in one query before the write (which, on SQLite, holds
+        // the single writer), and once more inside it in one query, for a secret deleted
+        // meanwhile.
+        {
+            let mut conn = self.conn(ops::CREATE)?;
+            missing_ref(&mut conn, &refs, &row.project_id)
+                .map_err(|e| ApiError::from_db(ops::CREATE, e))?
+                .map_or(Ok(()), Err)?;
+        }
         let inserted = row.clone();
         self.write_checked(
             ops::CREATE,
@@ -151,13 +187,8 @@ impl Services {
                 if over_quota(c, &defaults, &row.project_id, Resource::Containers)? {
                     return Ok(Err(quota_reached(ops::CREATE)));
                 }
-                for r in &refs {
-                    if !secret_in_project(c, &r.secret_id, &row.project_id)? {
-                        return Ok(Err(ApiError::not_found(format!(
-                            "Secret provided for '{}' doesn't exist.",
-                            r.name.as_deref().unwrap_or("None")
-                        ))));
-                    }
+                if let Some(missing) = missing_ref(c, &refs, &row.project_id)? {
+                    return Ok(Err(missing));
                 }
                 container_db::insert(c, &row, &refs)?;
                 Ok(Ok(()))
@@ -201,6 +232,7 @@ impl Services {
     ) -> Result<(), ApiError> {
         let project = caller.project_id.clone();
         let container_id = container.id.clone();
+        let max_refs = self.limits.max_container_refs;
         self.write_checked(
             ops::ADD_SECRET,
             move |c| -> Result<Result<(), ApiError>, DbError> {
@@ -208,6 +240,9 @@ impl Services {
                     return Ok(Err(ApiError::not_found("Secret provided doesn't exist.")));
                 }
                 let existing = container_db::refs_of(c, std::slice::from_ref(&container_id))?;
+                if existing.len() >= max_refs {
+                    return Ok(Err(too_many_refs(max_refs)));
+                }
                 if existing
                     .iter()
                     .any(|(_, e)| e.secret_id == r.secret_id && e.name == r.name)

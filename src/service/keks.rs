@@ -133,18 +133,22 @@ impl KekResolver for CoreKeks<'_> {
                 let mut conn = self.db.conn().map_err(db_err)?;
                 let row = kek_db::by_id(&mut conn, kek_id)
                     .map_err(db_err)?
-                    .ok_or_else(|| PluginError::NotFound(format!("project KEK {kek_id}")))?;
+                    .ok_or_else(|| {
+                        PluginError::Integrity(format!(
+                            "the secret names project KEK {kek_id}, which does not exist"
+                        ))
+                    })?;
                 if row.store_name != self.store_name {
-                    return Err(PluginError::NotFound(format!(
-                        "project KEK {kek_id} belongs to another store"
+                    return Err(PluginError::Integrity(format!(
+                        "the secret names project KEK {kek_id}, which belongs to another store"
                     )));
                 }
                 self.remember(&row)
             }
         };
         if kek.project_id != self.project_id {
-            return Err(PluginError::NotFound(format!(
-                "project KEK {kek_id} belongs to another project"
+            return Err(PluginError::Integrity(format!(
+                "the secret names project KEK {kek_id}, which belongs to another project"
             )));
         }
         Ok((*kek).clone())

@@ -27,6 +27,8 @@ pub struct Limits {
     pub max_payload_bytes: usize,
     pub default_limit_paging: i64,
     pub max_limit_paging: i64,
+    /// `containers.max_secret_refs`.
+    pub max_container_refs: usize,
 }
 
 /// Everything a request needs: the database, the loaded plugins, policy and shared caches.

@@ -417,9 +417,12 @@ impl Services {
         action: &str,
         operation: &str,
     ) -> Result<OrderRow, ApiError> {
-        let row = {
+        // Order ids are UUIDs: anything else (a NUL, 3,000 characters) is not looked up.
+        let row = if super::is_uuid4(id) {
             let mut conn = self.conn(operation)?;
             order_db::get(&mut conn, id).map_err(|e| ApiError::from_db(operation, e))?
+        } else {
+            None
         }
         .filter(|o| o.project_id == caller.project_id)
         .ok_or_else(|| ApiError::not_found("Order not found."))?;

@@ -170,6 +170,9 @@ impl Services {
             &Target::new(),
             ops::PROJECT_QUOTAS,
         )?;
+        if !super::is_project_id(project_id) {
+            return Err(ApiError::not_found("Project quotas not found."));
+        }
         let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
         quota_db::get(&mut conn, project_id)
             .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))?
@@ -197,8 +200,16 @@ impl Services {
         project_id: &str,
         values: QuotaValues,
     ) -> Result<(), ApiError> {
+        if !super::is_project_id(project_id) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid project id: 1 to {} characters, no control characters.",
+                super::MAX_PROJECT_ID
+            )));
+        }
         let project_id = project_id.to_owned();
         self.write(ops::PROJECT_QUOTAS, move |c| {
+            // Read, merge, write: concurrent changes of one project take turns.
+            crate::db::serialize_on(c, &format!("quota:{project_id}"))?;
             let old = quota_db::get(c, &project_id)?.unwrap_or_default();
             let row = QuotaRow {
                 project_id: project_id.clone(),
@@ -213,6 +224,9 @@ impl Services {
     }
 
     pub fn delete_project_quotas(&self, project_id: &str) -> Result<(), ApiError> {
+        if !super::is_project_id(project_id) {
+            return Err(ApiError::not_found("Project quotas not found."));
+        }
         let project_id = project_id.to_owned();
         if self.write(ops::PROJECT_QUOTAS, move |c| {
             quota_db::delete(c, &project_id)

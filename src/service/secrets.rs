@@ -339,27 +339,39 @@ impl Services {
                 ));
             }
         }
-        if let Some(store_name) = row.store_name.as_deref().filter(|_| row.has_payload()) {
-            let store = self.store(ops::DELETE, store_name)?;
-            let meta = row
-                .metadata()
-                .map_err(|e| ApiError::from_db(ops::DELETE, e))?;
-            let keks = self.keks_for(&row.project_id, store_name);
-            let ctx = StoreContext {
-                project_id: &row.project_id,
-                secret_id: &row.id,
-                keks: &keks,
-            };
-            store
-                .store
-                .delete_secret(ctx, &meta)
-                .map_err(|e| ApiError::from_plugin(ops::DELETE, e))?;
-        }
+        // The row goes first: once that is committed the secret is gone for every reader, and
+        // only then is its material removed. The other order could leave a row pointing at
+        // nothing when the write fails.
         let id = row.id.clone();
         if !self.write(ops::DELETE, move |c| secret_db::delete(c, &id))? {
             return Err(ApiError::not_found("Secret not found."));
         }
+        if let Some(store_name) = row.store_name.as_deref().filter(|_| row.has_payload()) {
+            if let Err(e) = self.delete_material(row, store_name) {
+                // The secret is deleted; what is left is orphaned material in its store.
+                tracing::error!(secret = %row.id, store = store_name, error = %e,
+                    "secret deleted, but its material could not be removed from its store");
+            }
+        }
         Ok(())
+    }
+
+    /// Remove a (deleted) secret's material from its store.
+    fn delete_material(&self, row: &SecretRow, store_name: &str) -> Result<(), String> {
+        let store = self
+            .store(ops::DELETE, store_name)
+            .map_err(|e| e.description().to_owned())?;
+        let meta = row.metadata().map_err(|e| e.to_string())?;
+        let keks = self.keks_for(&row.project_id, store_name);
+        let ctx = StoreContext {
+            project_id: &row.project_id,
+            secret_id: &row.id,
+            keks: &keks,
+        };
+        store
+            .store
+            .delete_secret(ctx, &meta)
+            .map_err(|e| e.to_string())
     }
 
     /// A page of the caller's project's secrets and the total that match.

@@ -87,7 +87,7 @@ impl StoreCrypto {
     fn field<'m>(meta: &'m StoreMetadata, key: &str) -> Result<&'m str, PluginError> {
         meta.get(key)
             .map(String::as_str)
-            .ok_or_else(|| PluginError::InvalidInput(format!("store metadata lacks '{key}'")))
+            .ok_or_else(|| PluginError::Integrity(format!("store metadata lacks '{key}'")))
     }
 }
 
@@ -112,7 +112,7 @@ impl SecretStore for StoreCrypto {
     ) -> Result<SecretDto, PluginError> {
         let plugin = Self::field(metadata, META_PLUGIN)?;
         if plugin != self.crypto.name() {
-            return Err(PluginError::InvalidInput(format!(
+            return Err(PluginError::Integrity(format!(
                 "secret was encrypted by crypto plugin '{plugin}', this store uses '{}'",
                 self.crypto.name()
             )));

@@ -75,11 +75,11 @@ fn bad_metadata_is_reported() {
 
     let mut m = good.clone();
     m.remove(META_KEK);
-    assert!(matches!(get(&m), Err(PluginError::InvalidInput(e)) if e.contains("kek_id")));
+    assert!(matches!(get(&m), Err(PluginError::Integrity(e)) if e.contains("kek_id")));
 
     let mut m = good.clone();
     m.insert(META_PLUGIN.into(), "p11_crypto".into());
-    assert!(matches!(get(&m), Err(PluginError::InvalidInput(e)) if e.contains("p11_crypto")));
+    assert!(matches!(get(&m), Err(PluginError::Integrity(e)) if e.contains("p11_crypto")));
 
     let mut m = good.clone();
     m.insert(META_CIPHERTEXT.into(), "%%%".into());
