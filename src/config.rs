@@ -20,6 +20,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub secrets: SecretsSettings,
+    pub containers: ContainersSettings,
     pub plugins: PluginSettings,
     pub auth: AuthSettings,
     pub policy: PolicySettings,
@@ -93,6 +94,14 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// Largest request body accepted (Barbican's `max_allowed_request_size_in_bytes`).
     pub max_request_bytes: usize,
+    /// How long a client may take to send a request's head (408 and close beyond).
+    pub client_request_timeout_ms: u64,
+    /// How long a client may take to send a request's body, from its head (408 and close).
+    pub body_timeout_ms: u64,
+    /// How long an idle kept-alive connection stays open.
+    pub keep_alive_seconds: u64,
+    /// Connections each worker serves at once; beyond, new ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +129,14 @@ pub struct SecretsSettings {
     pub default_limit_paging: i64,
     /// Largest page size.
     pub max_limit_paging: i64,
+}
+
+/// `[containers]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainersSettings {
+    /// The most secret references one container may hold (400 beyond).
+    pub max_secret_refs: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,6 +235,10 @@ profile = "dev"
 bind = "127.0.0.1:9311"
 data_dir = "coffer-data"
 max_request_bytes = 25000
+client_request_timeout_ms = 5000
+body_timeout_ms = 30000
+keep_alive_seconds = 5
+max_connections = 4096
 
 [database]
 url = "sqlite://coffer-data/coffer.db"
@@ -230,6 +251,9 @@ statement_timeout_ms = 30000
 max_payload_bytes = 20000
 default_limit_paging = 10
 max_limit_paging = 100
+
+[containers]
+max_secret_refs = 1000
 
 [plugins]
 allow_experimental = false
@@ -319,8 +343,20 @@ impl Settings {
             }
         }
         self.trusted_proxies()?;
+        if self.server.client_request_timeout_ms == 0
+            || self.server.body_timeout_ms == 0
+            || self.server.max_connections == 0
+        {
+            bail!(
+                "server.client_request_timeout_ms, server.body_timeout_ms and \
+                 server.max_connections must be positive"
+            );
+        }
         if self.database.pool_size == 0 {
             bail!("database.pool_size must be at least 1");
+        }
+        if self.containers.max_secret_refs == 0 {
+            bail!("containers.max_secret_refs must be at least 1");
         }
         if self.secrets.default_limit_paging < 1 || self.secrets.max_limit_paging < 1 {
             bail!("secrets.default_limit_paging and secrets.max_limit_paging must be at least 1");

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::{web, App, HttpServer};
@@ -103,6 +104,7 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<Arc<Services>> {
             max_payload_bytes: settings.secrets.max_payload_bytes,
             default_limit_paging: settings.secrets.default_limit_paging,
             max_limit_paging: settings.secrets.max_limit_paging,
+            max_container_refs: settings.containers.max_secret_refs,
         },
         policy,
         quota_defaults: settings.quotas,
@@ -138,6 +140,7 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
         services,
         hosts,
         max_request_bytes: settings.server.max_request_bytes,
+        body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
     });
     let mut server = HttpServer::new(move || {
         App::new()
@@ -147,7 +150,13 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
             .configure(api::routes)
             .service(openapi::swagger_ui())
     })
-    .shutdown_timeout(10);
+    .shutdown_timeout(10)
+    .client_request_timeout(Duration::from_millis(
+        settings.server.client_request_timeout_ms,
+    ))
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(Duration::from_secs(settings.server.keep_alive_seconds))
+    .max_connections(settings.server.max_connections);
     if let Some(n) = settings.server.workers {
         server = server.workers(n.max(1));
     }

@@ -30,7 +30,13 @@ pub async fn create(
         .authorize_collection(&caller.0, "containers:post", ops::CREATE)?;
     let body = json_body(&state, &req, body).await?;
     let href = state.href(&req);
-    let new = validate::new_container(&body, validate::RefPolicy { host_href: &href })?;
+    let new = validate::new_container(
+        &body,
+        validate::RefPolicy {
+            host_href: &href,
+            max_refs: state.services.limits.max_container_refs,
+        },
+    )?;
     let services = state.services.clone();
     let row = blocking(ops::CREATE, move || {
         services.create_container(&caller.0, new)
@@ -193,7 +199,14 @@ pub async fn remove_secret(
         services.authorized_container(&c.0, &id, "container_secret:delete", ops::REMOVE_SECRET)
     })
     .await?;
-    let body = super::read_body(body, &req, state.max_request_bytes, ApiError::too_large).await?;
+    let body = super::read_body(
+        &state,
+        body,
+        &req,
+        state.max_request_bytes,
+        ApiError::too_large,
+    )
+    .await?;
     let (r, full_ref) = validate::container_secret(&body)?;
     let services = state.services.clone();
     blocking(ops::REMOVE_SECRET, move || {

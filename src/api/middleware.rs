@@ -9,6 +9,7 @@
 //! is audited as that handler understands it. [`request_id`] (every response, routed or not)
 //! makes the request id and adds `x-openstack-request-id`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -80,6 +81,37 @@ fn microversion_error(err: MicroversionError, accept: Option<&str>) -> ApiError 
                  either malformed or otherwise incorrect.\n\n Invalid microversion: {detail}"
             ),
         ),
+    }
+}
+
+/// The longest user id and role name accepted, and the most roles (both databases index ids
+/// of this size; Barbican's columns are `String(255)`).
+const MAX_ID: usize = 255;
+const MAX_ROLES: usize = 64;
+
+/// An identity the service can store and index: a valid project id, user id and roles of
+/// bounded length without control characters; 401 otherwise.
+fn checked_identity(ctx: AuthContext) -> Result<AuthContext, AuthError> {
+    let text_ok = |s: &str| s.len() <= MAX_ID && !s.chars().any(char::is_control);
+    let problem = if !crate::service::is_project_id(&ctx.project_id) {
+        Some("project id")
+    } else if !ctx.user_id.as_deref().is_none_or(text_ok) {
+        Some("user id")
+    } else if ctx.roles.len() > MAX_ROLES || !ctx.roles.iter().all(|r| text_ok(r)) {
+        Some("roles")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(ctx),
+        Some(what) => Err(AuthError::Unauthenticated(format!(
+            "Invalid {what}: at most {MAX_ID} characters, no control characters{}",
+            if what == "roles" {
+                format!(", at most {MAX_ROLES} roles")
+            } else {
+                String::new()
+            }
+        ))),
     }
 }
 
@@ -208,18 +240,61 @@ pub async fn request_id(
 }
 
 fn refuse<B>(req: ServiceRequest, err: ApiError) -> Result<ServiceResponse<EitherBody<B>>, Error> {
-    let res = req
+    let unread_body = has_body(req.headers());
+    let mut res = req
         .into_response(err.error_response())
         .map_into_right_body();
+    if unread_body {
+        close_after(&mut res);
+    }
     tracing::debug!(status = res.status().as_u16(), "refused");
     Ok(res)
+}
+
+/// Whether a request says it carries a body.
+fn has_body(headers: &header::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// End the connection after this response (the request's body was not read to its end).
+fn close_after<B>(res: &mut ServiceResponse<B>) {
+    res.response_mut()
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+}
+
+type BodyChunk = Result<bytes::Bytes, actix_web::error::PayloadError>;
+
+/// A request body that records whether it was read to its end.
+struct TrackedBody {
+    inner: actix_web::dev::Payload,
+    ended: Arc<AtomicBool>,
+}
+
+impl futures_util::Stream for TrackedBody {
+    type Item = BodyChunk;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        if let std::task::Poll::Ready(None) = next {
+            self.ended.store(true, Ordering::Relaxed);
+        }
+        next
+    }
 }
 
 /// The pipeline of every API route (wrap each routed resource, and the `/v1` scope's
 /// fallback, with `actix_web::middleware::from_fn`). The route's [`ApiRoute`] is its route
 /// data; a request without one matched no route (404 once authenticated).
 pub async fn pipeline(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -281,7 +356,12 @@ pub async fn pipeline(
     });
 
     if route.is_none_or(|r| r.authenticated) {
-        match state.auth.authenticate(&Headers(req.headers())).await {
+        let identity = state
+            .auth
+            .authenticate(&Headers(req.headers()))
+            .await
+            .and_then(checked_identity);
+        match identity {
             Ok(ctx) => {
                 let ctx = Arc::new(ctx);
                 req.extensions_mut().insert(Caller(ctx.clone()));
@@ -301,6 +381,22 @@ pub async fn pipeline(
                 return refuse(req, err);
             }
         }
+    }
+
+    if let Err(e) = super::paging::check_query(req.query_string()) {
+        return refuse(req, e);
+    }
+    // No id, key or name of any resource holds a NUL (PostgreSQL text cannot even be
+    // compared with one): refused as bad input, like a NUL in a body or a query.
+    if req
+        .match_info()
+        .iter()
+        .any(|(name, _)| super::route::path_param(&req, name).is_some_and(|v| v.contains('\0')))
+    {
+        return refuse(
+            req,
+            ApiError::bad_request("Invalid path: a NUL character in an id or key."),
+        );
     }
 
     let header = req
@@ -332,9 +428,26 @@ pub async fn pipeline(
         }
     }
 
+    // A body the handler does not read to its end (a GET with a body, a refused upload) must
+    // not hold the connection: it is closed after the response.
+    let body_read = has_body(req.headers()).then(|| {
+        let ended = Arc::new(AtomicBool::new(false));
+        let inner = req.take_payload();
+        let tracked: std::pin::Pin<Box<dyn futures_util::Stream<Item = BodyChunk>>> =
+            Box::pin(TrackedBody {
+                inner,
+                ended: ended.clone(),
+            });
+        req.set_payload(actix_web::dev::Payload::Stream { payload: tracked });
+        ended
+    });
+
     // Handler and extractor errors arrive here as responses; only failures of the framework
     // itself are `Err` (and get actix's own response).
     let mut res = next.call(req).await?.map_into_left_body();
+    if body_read.is_some_and(|ended| !ended.load(Ordering::Relaxed)) {
+        close_after(&mut res);
+    }
     if let Some(a) = audit {
         let (created, served) = {
             let ext = res.response().extensions();

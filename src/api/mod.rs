@@ -3,6 +3,7 @@
 //! and run database and plugin calls on the blocking pool.
 
 pub mod acls;
+mod body_json;
 pub mod consumers;
 pub mod containers;
 pub mod context;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub auth: Arc<dyn plugin_api::AuthPlugin>,
     pub hosts: host::HostPolicy,
     pub max_request_bytes: usize,
+    /// `server.body_timeout_ms`.
+    pub body_timeout: std::time::Duration,
 }
 
 /// The prefix of refs of a request, computed once by the pipeline.
@@ -126,8 +129,12 @@ where
     }
 }
 
-/// Read a request body of at most `limit` bytes; 413 beyond.
+/// Read a request body of at most `limit` bytes: 413 beyond, 408 when it has not all arrived
+/// within `server.body_timeout_ms` (both close the connection). The buffer is sized once —
+/// the declared length, or `limit` for a chunked body — so no copy of a payload is left in a
+/// buffer freed by growing; the caller wipes it.
 pub async fn read_body(
+    state: &AppState,
     mut payload: web::Payload,
     req: &HttpRequest,
     limit: usize,
@@ -141,16 +148,33 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(limit).min(limit));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("Could not read the request body: {e}"))
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(())
+    };
+    match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(Ok(())) => Ok(body),
+        Ok(Err(e)) => {
+            zeroize::Zeroize::zeroize(&mut body[..]);
+            Err(e)
+        }
+        Err(_) => {
+            zeroize::Zeroize::zeroize(&mut body[..]);
+            Err(ApiError::new(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                "The request body did not arrive in time.",
+            ))
+        }
     }
-    Ok(body)
 }
 
 /// A JSON request body: 415 unless `Content-Type` is `application/json`, 413 beyond
@@ -163,7 +187,14 @@ pub async fn json_body(
     if request_media_type(req) != "application/json" {
         return Err(ApiError::unsupported_media_type(&["application/json"]));
     }
-    read_body(payload, req, state.max_request_bytes, ApiError::too_large).await
+    read_body(
+        state,
+        payload,
+        req,
+        state.max_request_bytes,
+        ApiError::too_large,
+    )
+    .await
 }
 
 /// `(offset, limit)` of a list request, cleaned as Barbican does.

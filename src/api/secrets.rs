@@ -69,7 +69,14 @@ pub async fn create(
     if request_media_type(&req) != "application/json" {
         return Err(ApiError::unsupported_media_type(&["application/json"]));
     }
-    let mut body = read_body(body, &req, state.max_request_bytes, ApiError::too_large).await?;
+    let mut body = read_body(
+        &state,
+        body,
+        &req,
+        state.max_request_bytes,
+        ApiError::too_large,
+    )
+    .await?;
     let new = validate::new_secret(&body, state.services.limits.max_payload_bytes);
     body.zeroize();
     let new = new?;
@@ -502,7 +509,7 @@ pub async fn put_payload(
             "Provided information too large to process",
         )
     };
-    let mut body = read_body(body, &req, max, too_large).await?;
+    let mut body = read_body(&state, body, &req, max, too_large).await?;
     if body.is_empty() {
         return Err(ApiError::issue(
             StatusCode::BAD_REQUEST,
