@@ -244,7 +244,13 @@ async fn events_reach_the_audit_log_a_webhook_and_a_command() {
     assert_eq!(hooks[0]["subject"]["id"], id.as_str());
 
     // The command ran once, for the delete, with the templated arguments.
-    let ran = eventually(|| std::fs::read_to_string(&out).ok()).await;
+    // (The script's shell creates the file before it writes the line: wait for the line.)
+    let ran = eventually(|| {
+        std::fs::read_to_string(&out)
+            .ok()
+            .filter(|t| t.ends_with('\n'))
+    })
+    .await;
     assert_eq!(ran, format!("{id} p1\n"));
     srv.stop().await;
 }
