@@ -17,8 +17,9 @@ COPY --from=build /src/target/release/coffer /usr/local/bin/coffer
 USER coffer
 WORKDIR /var/lib/coffer
 # Production profile: a master key must be configured (COFFER__CRYPTO__SIMPLE_CRYPTO__MASTER_KEY
-# or ..._MASTER_KEY_FILE). Trusted-headers auth on 0.0.0.0 additionally needs an explicit
-# COFFER__AUTH__TRUST_HEADERS_ON_PUBLIC_BIND=true: only do that behind a proxy that sets them.
+# or ..._MASTER_KEY_FILE), and COFFER__SERVER__HOST_HREF (the public URL of refs). Trusted-headers
+# auth additionally needs COFFER__AUTH__TRUSTED_HEADERS__PROXY_SECRET_FILE: the secret the
+# authenticating proxy in front sends with every request (or use COFFER__AUTH__MODE=keystone).
 ENV COFFER__PROFILE=production \
     COFFER__SERVER__BIND=0.0.0.0:9311 \
     COFFER__SERVER__DATA_DIR=/var/lib/coffer \

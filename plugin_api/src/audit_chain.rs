@@ -583,7 +583,10 @@ mod tests {
     #[ignore]
     fn seal_cost() {
         let event = r#"{"kind":"secret.read","phase":"success","time":"2026-12-02T16:39:00.123456Z","request_id":"req-5f0c6a8e-7d0e-4a57-9c55-1a2b3c4d5e6f","actor":{"project_id":"bench-audit","user_id":null,"roles":["admin"]},"subject":{"type":"secret","id":"0b6c1f2e-3d4c-4b5a-8c7d-6e5f4a3b2c1d"},"request":"GET /v1/secrets/0b6c1f2e-3d4c-4b5a-8c7d-6e5f4a3b2c1d/payload","status":200,"details":{}}"#;
-        for hasher in [Hasher::sha256(), Hasher::keyed(b"0123456789abcdef0123456789abcdef")] {
+        for hasher in [
+            Hasher::sha256(),
+            Hasher::keyed(b"0123456789abcdef0123456789abcdef"),
+        ] {
             let mut c = Chain::new(hasher.clone());
             let n = 200_000;
             let t = std::time::Instant::now();
