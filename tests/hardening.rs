@@ -570,3 +570,45 @@ async fn tampered_rows_fail_as_integrity_failures() {
     }
     s.srv.stop().await;
 }
+
+#[actix_web::test]
+async fn a_secret_is_deleted_row_first_even_when_its_store_cannot_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.plugins.allow_experimental = true;
+    settings.stores.insert(
+        "mem".into(),
+        coffer::config::StoreSettings {
+            store_plugin: "memory".into(),
+            crypto_plugin: None,
+            global_default: true,
+            store: Some(json!({"fail_deletes": true})),
+            crypto: None,
+        },
+    );
+    let s = Srv {
+        srv: TestServer::start(settings).unwrap(),
+        _dir: dir,
+    };
+    let id = s.secret("p1").await;
+    let (status, b) = s
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/secrets/{id}"),
+            "p1",
+            None,
+        )
+        .await;
+    // The row is gone (what every reader sees); the store's leftover is logged, not a failure.
+    assert_eq!(status, 204, "{b}");
+    let (status, _) = s
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/secrets/{id}"),
+            "p1",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    s.srv.stop().await;
+}

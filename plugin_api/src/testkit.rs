@@ -84,16 +84,27 @@ impl KekResolver for MemoryKeks {
 #[derive(Default)]
 pub struct MemoryStore {
     items: Mutex<HashMap<String, MemoryItem>>,
+    /// Settings `{"fail_deletes": true}`: every delete fails as a backend that is down would
+    /// (for tests of what the core does then).
+    fail_deletes: bool,
 }
 
 /// What the memory store keeps per secret: type, payload, content type.
 type MemoryItem = (SecretType, Zeroizing<Vec<u8>>, String);
 
 fn build_memory_store(
-    _ctx: &PluginContext<'_>,
+    ctx: &PluginContext<'_>,
     _crypto: StoreFactoryInput,
 ) -> Result<Arc<dyn SecretStore>, PluginError> {
-    Ok(Arc::new(MemoryStore::default()))
+    let fail_deletes = ctx
+        .config
+        .get("fail_deletes")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    Ok(Arc::new(MemoryStore {
+        fail_deletes,
+        ..MemoryStore::default()
+    }))
 }
 
 crate::register_plugin!(PluginDescriptor {
@@ -162,6 +173,11 @@ impl SecretStore for MemoryStore {
         _ctx: StoreContext<'_>,
         metadata: &StoreMetadata,
     ) -> Result<(), PluginError> {
+        if self.fail_deletes {
+            return Err(PluginError::Unavailable(
+                "deletes fail (fail_deletes)".into(),
+            ));
+        }
         if let Some(key) = metadata.get("memory_key") {
             self.items
                 .lock()
