@@ -42,6 +42,16 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Probe a running server's readiness (`GET /readyz`): exit 0 when ready, 1 otherwise (for
+    /// Docker's HEALTHCHECK without curl in the image).
+    Health {
+        /// The server's base URL (default: from `server.bind`, on loopback).
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
     /// Audit files.
     Audit {
         #[command(subcommand)]
@@ -166,6 +176,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { files, key_file },
         } => verify_audit(&files, key_file.as_deref()),
+        Command::Health { url, timeout_ms } => {
+            let url = match url {
+                Some(u) => u,
+                None => {
+                    let addr = Settings::load(cli.config.as_deref())?.bind_addr()?;
+                    let ip = match addr.ip() {
+                        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+                            std::net::Ipv4Addr::LOCALHOST.into()
+                        }
+                        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+                            std::net::Ipv6Addr::LOCALHOST.into()
+                        }
+                        ip => ip,
+                    };
+                    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
+                }
+            };
+            let (status, body) = probe(&url, std::time::Duration::from_millis(timeout_ms))?;
+            println!("{}", body.trim_end());
+            if status != 200 {
+                anyhow::bail!("{url}/readyz answered {status}");
+            }
+            Ok(())
+        }
         Command::Serve => {
             let settings = load()?;
             actix_web::rt::System::new().block_on(async move {
@@ -282,6 +316,51 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `GET {base}/readyz` over plain HTTP/1.1: (status, body).
+fn probe(base: &str, timeout: std::time::Duration) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let url = url::Url::parse(base).with_context(|| format!("--url {base:?} is not a URL"))?;
+    if url.scheme() != "http" {
+        anyhow::bail!("--url: only http:// is probed (got {})", url.scheme());
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| anyhow::anyhow!("--url {base:?} has no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{host} does not resolve"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    write!(
+        stream,
+        "GET {}readyz HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n",
+        if url.path().ends_with('/') {
+            url.path().to_owned()
+        } else {
+            format!("{}/", url.path())
+        }
+    )?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .with_context(|| format!("reading the answer of {addr}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| anyhow::anyhow!("{addr} did not answer HTTP"))?;
+    Ok((status, body.to_owned()))
 }
 
 /// `coffer audit verify`: one line per note, then the verdict.

@@ -146,6 +146,15 @@ impl Events {
         }
     }
 
+    /// The fail-closed instances (their readiness is the service's).
+    pub fn fail_closed(&self) -> Vec<(String, Arc<dyn EventPlugin>)> {
+        self.instances
+            .iter()
+            .filter(|i| i.plugin.fail_closed())
+            .map(|i| (i.name.clone(), Arc::clone(&i.plugin)))
+            .collect()
+    }
+
     /// Names of the instances, with their plugin, for start-up logging.
     pub fn describe(&self) -> Vec<(String, &'static str)> {
         self.instances

@@ -618,6 +618,14 @@ impl PrivateCluster {
     fn restart(&self, mode: &str) {
         Self::script(&["restart", &self.dir, mode]);
     }
+
+    fn halt(&self) {
+        Self::script(&["halt", &self.dir, "immediate"]);
+    }
+
+    fn resume(&self) {
+        Self::script(&["resume", &self.dir]);
+    }
 }
 
 impl Drop for PrivateCluster {
@@ -727,4 +735,46 @@ async fn a_postgres_restart_under_load_loses_nothing_acknowledged() {
         "restart test: {} acknowledged writes, statuses {statuses:?}, slowest {slowest:?}",
         acknowledged.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database() {
+    if cluster().is_none() {
+        return;
+    }
+    let pg = PrivateCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = CofferProcess::spawn(dir.path(), &pg.url, &[]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let readyz = || async {
+        let r = client
+            .get(format!("{}/readyz", srv.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    };
+    let (status, body) = readyz().await;
+    assert_eq!(status, 200, "{body}");
+    pg.halt();
+    // The first probe after the database went away already says so.
+    let (status, body) = readyz().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["components"]["database"], "unavailable");
+    assert_eq!(body["components"]["store:software"], "ok");
+    pg.resume();
+    // Broken connections are replaced in the background: ready again within seconds.
+    let mut last = (0, Value::Null);
+    for _ in 0..100 {
+        last = readyz().await;
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last.0, 200, "{}", last.1);
 }

@@ -57,6 +57,12 @@ pub trait AuthPlugin: Send + Sync {
         None
     }
 
+    /// Whether the identity backend (Keystone ...) can be asked right now (asked by `/readyz`;
+    /// should answer within a second). Default: healthy.
+    async fn health(&self) -> Result<(), AuthError> {
+        Ok(())
+    }
+
     /// Whether the plugin believes what a caller says of itself without any proof (identity
     /// headers with no shared secret from an authenticating proxy). The core then refuses the
     /// production profile and public binds, and answers only requests addressed to it by a

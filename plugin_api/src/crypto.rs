@@ -76,6 +76,12 @@ pub trait CryptoPlugin: Send + Sync {
     /// The registry name of the plugin (`"simple_crypto"`).
     fn name(&self) -> &'static str;
 
+    /// Whether the backend (an HSM token ...) can serve requests right now (asked by
+    /// `/readyz`; should answer within a second). Default: healthy.
+    fn health(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
     /// Create a fresh project KEK and return it wrapped under the active master key.
     ///
     /// Errors: `KeyUnavailable` when no master key can be used, `Unavailable` when the

@@ -79,6 +79,12 @@ pub trait SecretStore: Send + Sync {
     /// The registry name of the plugin (`"store_crypto"`).
     fn name(&self) -> &'static str;
 
+    /// Whether the backend can serve requests right now (asked by `/readyz`; should answer
+    /// within a second). Default: healthy.
+    fn health(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
     /// Store `secret` and return the metadata needed to get it back.
     ///
     /// Errors: `Unsupported` when `store_secret_supports` is false for its key spec,

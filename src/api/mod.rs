@@ -7,6 +7,7 @@ mod body_json;
 pub mod consumers;
 pub mod containers;
 pub mod context;
+pub mod health;
 pub mod host;
 pub mod metadata;
 mod middleware;
@@ -381,6 +382,7 @@ fn resource(route: &'static ApiRoute) -> actix_web::Resource {
 /// (authentication first, then 404).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use routes::*;
+    health::routes(cfg);
     macro_rules! api {
         ($r:expr) => {
             $r.wrap(from_fn(middleware::pipeline))

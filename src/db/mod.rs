@@ -201,6 +201,22 @@ impl Db {
         }
     }
 
+    /// Whether the database answers and writes can be made: a pooled connection runs a
+    /// query, and on SQLite the writer thread commits an empty write (no fsync: nothing was
+    /// written).
+    pub fn health(&self) -> Result<(), DbError> {
+        use diesel::RunQueryDsl;
+        let mut conn = self.conn()?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut *conn)
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        drop(conn);
+        if let Some(writer) = &self.writer {
+            writer.write(|_| Ok(()))?;
+        }
+        Ok(())
+    }
+
     /// Which migrations are applied, pending, or unknown to this binary.
     pub fn schema_status(&self) -> Result<SchemaStatus, DbError> {
         let mut conn = self.conn()?;

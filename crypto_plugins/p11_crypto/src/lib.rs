@@ -629,6 +629,17 @@ impl CryptoPlugin for P11Crypto {
         "p11_crypto"
     }
 
+    /// A pooled session reads the master KEK from the token (a lost session, login or
+    /// handle is recovered once, as for any call).
+    fn health(&self) -> Result<(), PluginError> {
+        self.run("checking the token", |s| {
+            let mkek = self.master(s, Role::Mkek, &self.mkek_label)?;
+            s.get_attributes(mkek, &[AttributeType::Label])
+                .doing("reading the master KEK")?;
+            Ok(())
+        })
+    }
+
     fn create_project_kek(&self, binding: KekBinding<'_>) -> Result<WrappedKek, PluginError> {
         self.run("creating a project KEK", |s| {
             let kek = s

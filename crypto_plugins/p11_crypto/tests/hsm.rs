@@ -26,6 +26,7 @@ const TOKENS: &[&str] = &[
     "coffer-odd",
     "coffer-epoch",
     "coffer-evict",
+    "coffer-health",
 ];
 
 fn plugin(token: &str) -> P11Crypto {
@@ -88,6 +89,35 @@ fn unwrapped_keks_are_cached_and_a_changed_row_is_checked_again() {
     assert!(p
         .decrypt(&elsewhere, &enc, binding("cache-project", "s1"))
         .is_err());
+}
+
+#[test]
+fn health_reads_the_master_kek_from_the_token() {
+    let p = plugin("coffer-health");
+    p.health()
+        .expect("the token answers and holds its master KEK");
+    // The keys' files vanish from the token's directory: the cached handle fails, a new
+    // epoch looks the key up again and finds nothing.
+    let tokens = softhsm(TOKENS).dir.path().join("tokens");
+    let token_dir = std::fs::read_dir(&tokens)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .find(|d| {
+            std::fs::read(d.join("token.object"))
+                .is_ok_and(|t| t.windows(13).any(|w| w == b"coffer-health"))
+        })
+        .expect("the token's directory");
+    let parked = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(&token_dir).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "object")
+            && f.file_name().is_some_and(|n| n != "token.object")
+        {
+            std::fs::rename(&f, parked.path().join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let err = p.health().unwrap_err();
+    assert!(matches!(err, PluginError::KeyUnavailable(_)), "{err:?}");
 }
 
 #[test]
