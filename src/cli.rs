@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 use crate::config::Settings;
 use crate::db::Db;
@@ -15,7 +14,7 @@ use p11_crypto::admin::MasterKey;
 #[derive(Parser, Debug)]
 #[command(
     name = "coffer",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("COFFER_GIT_COMMIT"), ")"),
     about = "A Barbican-compatible secret-management service"
 )]
 pub struct Cli {
@@ -42,6 +41,11 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Print a shell completion script (`coffer completions bash > /etc/bash_completion.d/coffer`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Probe a running server's readiness (`GET /readyz`): exit 0 when ready, 1 otherwise (for
     /// Docker's HEALTHCHECK without curl in the image).
     Health {
@@ -144,33 +148,27 @@ pub enum PluginsCommand {
     },
 }
 
-fn init_logging(settings: &Settings) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.logging.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let result = if settings.logging.format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-    // Already initialized (tests): keep the existing subscriber.
-    drop(result);
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let load = || -> anyhow::Result<Settings> {
+    let load_logged = || -> anyhow::Result<(Settings, Option<crate::logging::Logging>)> {
         let settings = Settings::load(cli.config.as_deref())?;
-        init_logging(&settings);
-        Ok(settings)
+        let logging = crate::logging::init(&settings.logging)?;
+        Ok((settings, logging))
     };
+    let load = || -> anyhow::Result<Settings> { Ok(load_logged()?.0) };
     match cli.command {
         Command::Openapi => {
-            print!("{}", openapi::json_text());
+            print_out(openapi::json_text().as_bytes());
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "coffer",
+                &mut out,
+            );
+            print_out(&out);
             Ok(())
         }
         Command::Audit {
@@ -201,8 +199,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
-            let settings = load()?;
+            let (settings, logging) = load_logged()?;
+            let config = cli.config.clone();
             actix_web::rt::System::new().block_on(async move {
+                reload_on_sighup(logging, config)?;
                 let running = server::start(&settings)?;
                 running.server.await.context("serving")
             })
@@ -311,11 +311,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 plugins::format_table(&rows)
             };
-            // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            print_out(text.as_bytes());
             Ok(())
         }
     }
+}
+
+/// Write to stdout; a closed pipe (`coffer openapi | head`) ends the output quietly.
+fn print_out(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+/// SIGHUP reopens the log file and reads `logging.level` again (instead of ending the
+/// process, the signal's default).
+fn reload_on_sighup(
+    logging: Option<crate::logging::Logging>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let level = match Settings::load(config.as_deref()) {
+                Ok(s) => Some(s.logging.level),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "SIGHUP: configuration not read again");
+                    None
+                }
+            };
+            if let Some(l) = &logging {
+                l.reload(level.as_deref());
+            }
+            tracing::info!("SIGHUP: log file reopened, log level read again");
+        }
+    });
+    Ok(())
 }
 
 /// `GET {base}/readyz` over plain HTTP/1.1: (status, body).

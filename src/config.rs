@@ -205,10 +205,16 @@ pub struct OrderSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingSettings {
-    /// A tracing filter (`info`, `coffer=debug,actix_web=info`); `RUST_LOG` overrides it.
+    /// A tracing filter (`info`, `coffer=debug,actix_web=info`); `RUST_LOG` overrides it. One
+    /// that does not parse is a start-up error.
     pub level: String,
     /// `text` or `json`.
     pub format: String,
+    /// Append log lines to this file instead of stderr (reopened on SIGHUP).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// One info line per request (`coffer::access`).
+    pub access: bool,
 }
 
 /// `[stores.NAME]`: a secret-store plugin, optionally with a crypto plugin.
@@ -283,6 +289,7 @@ max_attempts = 3
 [logging]
 level = "info"
 format = "text"
+access = true
 "#;
 
 /// The name of the store used when `[stores]` is empty and its crypto plugin is

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod json;
+pub mod logging;
 pub mod media;
 pub mod openapi;
 pub mod plugins;

@@ -118,10 +118,12 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<Arc<Services>> {
 /// Bind and start serving (call inside an actix/tokio runtime); the returned server future
 /// runs until stopped.
 pub fn start(settings: &Settings) -> anyhow::Result<Running> {
-    let services = prepare(settings)?;
+    // The socket first: a port in use must leave nothing behind (no database created or
+    // migrated, no development key generated).
     let listener = std::net::TcpListener::bind(settings.bind_addr()?)
         .with_context(|| format!("binding {}", settings.server.bind))?;
     let addr = listener.local_addr()?;
+    let services = prepare(settings)?;
     let auth = services.plugins.auth.clone();
     let hosts = HostPolicy {
         host_href: settings
@@ -141,6 +143,7 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
         hosts,
         max_request_bytes: settings.server.max_request_bytes,
         body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
+        access_log: settings.logging.access,
     });
     let mut server = HttpServer::new(move || {
         App::new()

@@ -217,13 +217,34 @@ async fn emit(events: Arc<Events>, ev: plugin_api::Event) {
     }
 }
 
-/// The request id, a span for the request's logs, and `x-openstack-request-id` on the
-/// response (wrap the whole app with `actix_web::middleware::from_fn`).
+/// The route pattern a request was routed to (for the access log).
+#[derive(Clone, Copy)]
+pub struct RoutePattern(pub &'static str);
+
+/// An incoming `X-Openstack-Request-Id` of the form Coffer issues (`req-<uuid>`), kept as
+/// the request's id, as oslo's request-id middleware does.
+fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
+    let v = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
+    let uuid = v.strip_prefix("req-")?;
+    uuid::Uuid::parse_str(uuid)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == uuid)
+        .map(|_| v.to_owned())
+}
+
+/// The request id (a new one, or the caller's when well formed), a span for the request's
+/// logs, `x-openstack-request-id` on the response, and one access-log line per request
+/// (`coffer::access`: method, route pattern, status, duration, project — never a payload or
+/// a token). Wraps the whole app (`actix_web::middleware::from_fn`).
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = format!("req-{}", uuid::Uuid::new_v4());
+    let started = std::time::Instant::now();
+    let id = incoming_request_id(&req).unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
+    let access = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.access_log);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
     let value = HeaderValue::from_str(&id).ok();
     req.extensions_mut().insert(RequestId(id));
@@ -232,7 +253,26 @@ pub async fn request_id(
         if let Some(v) = value {
             res.headers_mut().insert(REQUEST_ID, v);
         }
-        tracing::debug!(status = res.status().as_u16(), "done");
+        if access {
+            let ext = res.request().extensions();
+            let pattern = ext.get::<RoutePattern>().map(|r| r.0);
+            let project = ext.get::<Caller>().map(|c| c.0.project_id.clone());
+            drop(ext);
+            let other = pattern
+                .is_none()
+                .then(|| res.request().match_pattern())
+                .flatten();
+            let route = pattern.or(other.as_deref()).unwrap_or("-");
+            tracing::info!(
+                target: "coffer::access",
+                method = %method_name(res.request().method().as_str()),
+                route = %route,
+                status = res.status().as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                project = %project.as_deref().unwrap_or("-"),
+                "request"
+            );
+        }
         Ok(res)
     }
     .instrument(span)
@@ -304,6 +344,9 @@ pub async fn pipeline(
         );
     };
     let route: Option<&'static ApiRoute> = req.app_data::<&'static ApiRoute>().copied();
+    if let Some(r) = route {
+        req.extensions_mut().insert(RoutePattern(r.pattern));
+    }
     let request_id = req
         .extensions()
         .get::<RequestId>()

@@ -45,6 +45,8 @@ pub struct AppState {
     pub max_request_bytes: usize,
     /// `server.body_timeout_ms`.
     pub body_timeout: std::time::Duration,
+    /// `logging.access`: one info line per request.
+    pub access_log: bool,
 }
 
 /// The prefix of refs of a request, computed once by the pipeline.

@@ -296,7 +296,12 @@ impl CofferProcess {
             .stdout(out.try_clone().expect("log file"))
             .stderr(out);
         for (k, v) in env {
-            cmd.env(k, v);
+            // An empty RUST_LOG: let the configuration's logging.level decide.
+            if *k == "RUST_LOG" && v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let child = cmd.spawn().expect("start coffer");
         let mut p = CofferProcess {
@@ -307,12 +312,20 @@ impl CofferProcess {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::time::Instant::now() < deadline {
             let text = std::fs::read_to_string(&p.log).unwrap_or_default();
-            if let Some(addr) = text
-                .lines()
-                .find(|l| l.contains("coffer listening"))
-                .and_then(|l| l.split("addr=").nth(1))
-            {
-                p.base = format!("http://{}", addr.trim());
+            let listening = text.lines().find(|l| l.contains("coffer listening"));
+            let addr = listening.and_then(|l| {
+                // Text logs say `addr=...`; JSON logs have it among the fields.
+                l.split("addr=")
+                    .nth(1)
+                    .map(|a| a.trim().to_owned())
+                    .or_else(|| {
+                        serde_json::from_str::<serde_json::Value>(l).ok()?["fields"]["addr"]
+                            .as_str()
+                            .map(str::to_owned)
+                    })
+            });
+            if let Some(addr) = addr {
+                p.base = format!("http://{addr}");
                 return p;
             }
             if let Ok(Some(status)) = p.child.try_wait() {
@@ -328,6 +341,16 @@ impl CofferProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Lines of its log that contain `needle`.
