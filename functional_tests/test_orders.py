@@ -448,3 +448,19 @@ def test_unsupported_key_spec_is_400_at_submit(api, meta):
     resp = api.post("/v1/orders", json_body=body)
     assert_error(resp, 400)
     assert parse_json(api.get("/v1/orders"))["total"] == 0
+
+
+def test_empty_payload_content_type_counts_as_absent(api):
+    # An empty payload_content_type passes validation as if it were absent.
+    oid, body = api.order_to_active(key_order(
+        algorithm="aes", bit_length=256, payload_content_type=""))
+    assert body["meta"] == {"algorithm": "aes", "bit_length": 256,
+                            "payload_content_type": "", "name": None,
+                            "expiration": None}
+    secret = api.metadata(secret_id(body["secret_ref"]))
+    assert secret["secret_type"] == "symmetric"
+    # Coffer deviation: Barbican stores the empty content type with the
+    # secret (its metadata then has no content_types); Coffer uses the
+    # default, as when the field is absent.
+    assert secret["content_types"] == {"default": "application/octet-stream"}
+    assert len(api.payload(secret_id(body["secret_ref"]))) == 32

@@ -55,6 +55,17 @@ pub struct NewOrder {
     pub content_type: String,
 }
 
+/// The content type of the secrets an order generates: `meta.payload_content_type`, normalized;
+/// absent, null or empty means `application/octet-stream` (Barbican's default; it treats an
+/// empty value as absent when validating).
+pub fn order_content_type(meta: &Map<String, Value>) -> String {
+    meta.get("payload_content_type")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(crate::media::normalize)
+        .unwrap_or_else(|| "application/octet-stream".to_owned())
+}
+
 /// Work for an order worker.
 enum Work {
     /// An order submitted here: claim it, then work it.
@@ -584,9 +595,7 @@ impl Services {
             expiration: text("expiration").and_then(|e| timefmt::parse_isotime(&e)),
             payload: None,
         };
-        let content_type = text("payload_content_type")
-            .map(|c| crate::media::normalize(&c))
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let content_type = order_content_type(&meta);
         let mut spec = key_spec(
             fields.algorithm.as_deref(),
             fields.bit_length,
