@@ -1,4 +1,5 @@
-//! Orders: an empty `payload_content_type` counts as absent.
+//! Orders: a spec no store generates is accepted and ends in ERROR (as in Barbican), and an
+//! empty `payload_content_type` counts as absent.
 //!
 //! Real servers throughout: in-process (`TestServer`) or the `coffer` binary (`CofferProcess`).
 //! `COFFER_TEST_BACKEND=postgres` runs them on PostgreSQL.
@@ -11,6 +12,72 @@ use std::time::Duration;
 use common::{settings_in, TestServer};
 use order_support::{get_json, id_of, submit, wait_done};
 use serde_json::json;
+
+/// The order of Barbican's keys in an order that ended in ERROR.
+const ERROR_ORDER_KEYS: [&str; 9] = [
+    "created",
+    "updated",
+    "status",
+    "type",
+    "meta",
+    "error_status_code",
+    "error_reason",
+    "sub_status",
+    "sub_status_message",
+];
+
+const NOT_GENERATED: &str =
+    "Process TypeOrder issue seen - Secret generate supported plugin not found..";
+
+#[actix_web::test]
+async fn specs_no_store_generates_are_accepted_and_end_in_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = TestServer::start(settings_in(dir.path())).unwrap();
+    let bodies = [
+        json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 8}}),
+        json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 64, "mode": "cbc"}}),
+        json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 1024}}),
+        json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 2048}}),
+        json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 4096, "mode": "cbc"}}),
+        json!({"type": "key", "meta": {"algorithm": "des", "bit_length": 64}}),
+        json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 1024}}),
+        json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 1024, "passphrase": "never-stored"}}),
+    ];
+    let mut ids = Vec::new();
+    for body in &bodies {
+        ids.push(submit(&srv.client, &srv.base, "p1", body).await);
+    }
+    let (orders, _) = wait_done(&srv.client, &srv.base, "p1", &ids, Duration::from_secs(30)).await;
+    for ((o, body), id) in orders.iter().zip(&bodies).zip(&ids) {
+        let keys: Vec<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = ERROR_ORDER_KEYS.to_vec();
+        expected.push("order_ref");
+        assert_eq!(keys, expected, "{o}");
+        assert_eq!(o["status"], "ERROR", "{body}: {o}");
+        assert_eq!(o["error_status_code"], "400", "{o}");
+        assert_eq!(o["error_reason"], NOT_GENERATED, "{o}");
+        assert_eq!(o["order_ref"], srv.url(&format!("/v1/orders/{id}")));
+        assert!(o.get("secret_ref").is_none() && o.get("container_ref").is_none());
+        assert!(!o.to_string().contains("never-stored"));
+    }
+    // Nothing was generated, and no passphrase secret stays behind.
+    let secrets = get_json(&srv.client, &srv.url("/v1/secrets"), "p1").await;
+    assert_eq!(secrets["total"], 0, "{secrets}");
+    let containers = get_json(&srv.client, &srv.url("/v1/containers"), "p1").await;
+    assert_eq!(containers["total"], 0, "{containers}");
+    // A supported spec still works next to them.
+    let ok = submit(
+        &srv.client,
+        &srv.base,
+        "p1",
+        &json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 256}}),
+    )
+    .await;
+    let (done, _) = wait_done(&srv.client, &srv.base, "p1", &[ok], Duration::from_secs(30)).await;
+    assert_eq!(done[0]["status"], "ACTIVE", "{}", done[0]);
+    srv.stop().await;
+    common::assert_not_stored(dir.path(), "never-stored");
+}
 
 #[actix_web::test]
 async fn an_empty_payload_content_type_is_absent() {

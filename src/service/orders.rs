@@ -1,11 +1,12 @@
 //! Orders: durable requests to generate a symmetric key (`key`) or an RSA key pair
 //! (`asymmetric`).
 //!
-//! Submission writes the order PENDING (after checking, at submit time, that the project's
-//! store can generate the spec) and hands it to the workers; the request then waits a little
-//! (`orders.inline_wait_ms`) so most orders are ACTIVE on the first GET, as with Barbican's
-//! synchronous mode. Workers claim an order with a lease, generate through the store plugin,
-//! and in one transaction insert what was generated and mark the order ACTIVE. A poller finds
+//! Submission writes the order PENDING and hands it to the workers; the request then waits a
+//! little (`orders.inline_wait_ms`) so most orders are finished on the first GET, as with
+//! Barbican's synchronous mode. Workers claim an order with a lease, generate through the store
+//! plugin, and in one transaction insert what was generated and mark the order ACTIVE (or
+//! ERROR: a spec no store generates is accepted, as by Barbican, and failed here, never
+//! generated). A poller finds
 //! orders left PENDING by a restart or a dead worker (expired lease) and retries them.
 
 use std::collections::HashMap;
@@ -280,17 +281,26 @@ enum GenerationError {
     Fail(i32, String),
 }
 
+impl GenerationError {
+    /// No store generates the spec: Barbican's `SecretGenerateSupportedPluginNotFound` (400).
+    fn unsupported() -> Self {
+        GenerationError::Fail(
+            400,
+            format!(
+                "{} issue seen - Secret generate supported plugin not found..",
+                ops::PROCESS
+            ),
+        )
+    }
+}
+
 impl From<PluginError> for GenerationError {
     fn from(e: PluginError) -> Self {
         match e {
             PluginError::Unavailable(m) => GenerationError::Retry(m),
-            PluginError::Unsupported(_) | PluginError::InvalidInput(_) => GenerationError::Fail(
-                400,
-                format!(
-                    "{} issue seen - Secret generate supported plugin not found..",
-                    ops::PROCESS
-                ),
-            ),
+            PluginError::Unsupported(_) | PluginError::InvalidInput(_) => {
+                GenerationError::unsupported()
+            }
             other => {
                 tracing::error!(error = %other, "order generation failed");
                 GenerationError::Fail(
@@ -312,21 +322,17 @@ impl From<ApiError> for GenerationError {
 }
 
 impl Services {
-    /// Submit an order: checked against the store and the quota, written PENDING, queued.
+    /// Submit an order: checked against the quota, written PENDING, to be queued. A spec the
+    /// store cannot generate is accepted too (Barbican answers 202 and fails the order); the
+    /// worker fails it.
     pub fn submit_order(&self, caller: &AuthContext, new: NewOrder) -> Result<OrderRow, ApiError> {
         let store = self.store_for_project(&caller.project_id, ops::CREATE)?;
-        if !store.store.generate_supports(&new.spec) {
-            return Err(ApiError::issue(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                ops::CREATE,
-                "Secret generate supported plugin not found.",
-            ));
-        }
         let now = timefmt::now();
         let id = uuid::Uuid::new_v4().to_string();
-        // A passphrase is stored at once, encrypted, as the secret the key pair will use.
+        // A passphrase is stored at once, encrypted, as the secret the key pair will use (not
+        // for a spec the store cannot generate: nothing would use it).
         let passphrase = match &new.spec.passphrase {
-            Some(p) => {
+            Some(p) if store.store.generate_supports(&new.spec) => {
                 let fields = NewSecret {
                     secret_type: SecretType::Passphrase,
                     payload: None,
@@ -349,7 +355,7 @@ impl Services {
                 row.store_metadata = Some(secret_db::encode_metadata(&meta));
                 Some(row)
             }
-            None => None,
+            _ => None,
         };
         let row = OrderRow {
             id,
@@ -602,6 +608,18 @@ impl Services {
             fields.mode.as_deref(),
         );
         let store = self.store_for_project(&order.project_id, ops::PROCESS)?;
+        if !store.store.generate_supports(&spec) {
+            // Never generated: not even a store that would (wrongly) try.
+            tracing::info!(
+                order = %order.id,
+                store = %store.name,
+                algorithm = ?spec.algorithm,
+                bit_length = ?spec.bit_length,
+                mode = ?spec.mode,
+                "no store generates this key spec"
+            );
+            return Err(GenerationError::unsupported());
+        }
         let now = timefmt::now();
         let secret = |t: SecretType| {
             let f = NewSecret {
