@@ -1,5 +1,6 @@
-//! Orders: a spec no store generates is accepted and ends in ERROR (as in Barbican), and an
-//! empty `payload_content_type` counts as absent.
+//! Orders: a spec no store generates is accepted and ends in ERROR (as in Barbican), an empty
+//! `payload_content_type` counts as absent, and a refused or failed order keeps nothing of its
+//! passphrase.
 //!
 //! Real servers throughout: in-process (`TestServer`) or the `coffer` binary (`CofferProcess`).
 //! `COFFER_TEST_BACKEND=postgres` runs them on PostgreSQL.
@@ -9,9 +10,12 @@ mod order_support;
 
 use std::time::Duration;
 
+use coffer::config::StoreSettings;
 use common::{settings_in, TestServer};
-use order_support::{get_json, id_of, submit, wait_done};
-use serde_json::json;
+use order_support::{
+    file_store_section, files_of, get_json, id_of, openssl_wrapper, submit, wait_done, Genpkey,
+};
+use serde_json::{json, Value};
 
 /// The order of Barbican's keys in an order that ended in ERROR.
 const ERROR_ORDER_KEYS: [&str; 9] = [
@@ -136,5 +140,108 @@ async fn an_empty_payload_content_type_is_absent() {
             "{s}"
         );
     }
+    srv.stop().await;
+}
+
+/// A project `project` may not create orders (quota 0).
+async fn no_orders_for(srv: &TestServer, project: &str) {
+    let res = srv
+        .client
+        .put(srv.url(&format!("/v1/project-quotas/{project}")))
+        .header("X-Project-Id", "admin")
+        .header("X-Roles", "key-manager:service-admin")
+        .json(&json!({"project_quotas": {"orders": 0}}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 204);
+}
+
+#[actix_web::test]
+async fn a_refused_or_failed_order_keeps_nothing_of_its_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    let openssl = openssl_wrapper(dir.path(), Genpkey::Now);
+    let mut settings = settings_in(dir.path());
+    settings.plugins.allow_out_of_tree = true;
+    settings.stores = [(
+        "files".to_owned(),
+        StoreSettings {
+            store_plugin: "external".into(),
+            crypto_plugin: None,
+            global_default: true,
+            store: Some(file_store_section(&files, &openssl)),
+            crypto: None,
+        },
+    )]
+    .into();
+    let srv = TestServer::start(settings).unwrap();
+    let with_passphrase = |bits: u32, pass: &str| json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": bits, "passphrase": pass}});
+
+    // Refused by the quota: the passphrase the store already held is released.
+    no_orders_for(&srv, "capped").await;
+    let res = srv
+        .client
+        .post(srv.url("/v1/orders"))
+        .header("X-Project-Id", "capped")
+        .json(&with_passphrase(2048, "refused-pass"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["description"],
+        "Order creation issue seen - Creation not allowed because a quota has been reached."
+    );
+    assert_eq!(
+        files_of(&files, "capped"),
+        0,
+        "the passphrase file was left"
+    );
+    let secrets = get_json(&srv.client, &srv.url("/v1/secrets"), "capped").await;
+    assert_eq!(secrets["total"], 0, "{secrets}");
+
+    // Failed by the store (this openssl refuses 3072-bit keys): the passphrase secret goes.
+    let failed = submit(
+        &srv.client,
+        &srv.base,
+        "failing",
+        &with_passphrase(3072, "failed-pass"),
+    )
+    .await;
+    let (orders, _) = wait_done(
+        &srv.client,
+        &srv.base,
+        "failing",
+        &[failed],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(orders[0]["status"], "ERROR", "{}", orders[0]);
+    assert_eq!(orders[0]["error_status_code"], "500", "{}", orders[0]);
+    assert_eq!(
+        orders[0]["error_reason"],
+        "Process TypeOrder failure seen - please contact site administrator."
+    );
+    let secrets = get_json(&srv.client, &srv.url("/v1/secrets"), "failing").await;
+    assert_eq!(secrets["total"], 0, "{secrets}");
+    assert_eq!(
+        files_of(&files, "failing"),
+        0,
+        "the passphrase file was left"
+    );
+
+    // The same order that succeeds keeps its three files (the store does hold them).
+    let ok = submit(
+        &srv.client,
+        &srv.base,
+        "ok",
+        &with_passphrase(2048, "kept-pass"),
+    )
+    .await;
+    let (orders, _) = wait_done(&srv.client, &srv.base, "ok", &[ok], Duration::from_secs(60)).await;
+    assert_eq!(orders[0]["status"], "ACTIVE", "{}", orders[0]);
+    assert_eq!(files_of(&files, "ok"), 3);
     srv.stop().await;
 }

@@ -7,6 +7,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::orders as o;
+use super::schema::secrets as s;
+use super::secrets::{self as secret_db, SecretRow};
 use super::{per_backend, DbConn, DbError};
 
 pub const PENDING: &str = "PENDING";
@@ -164,6 +166,21 @@ pub fn claim(
     } else {
         Ok(None)
     }
+}
+
+/// Delete the secret `id` (an order's passphrase that nothing will use) and return its row, so
+/// the caller can release what its store holds once the deletion is committed. `None` when it
+/// is already gone.
+pub fn take_secret(conn: &mut DbConn, id: &str) -> Result<Option<SecretRow>, DbError> {
+    let row = per_backend!(conn, |c| s::table
+        .filter(s::id.eq(id))
+        .select(SecretRow::as_select())
+        .first(c))
+    .optional()?;
+    if row.is_some() {
+        secret_db::delete(conn, id)?;
+    }
+    Ok(row)
 }
 
 /// Mark an order this worker holds ACTIVE with what it produced. `false` when the lease was

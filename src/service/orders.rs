@@ -378,21 +378,57 @@ impl Services {
             updated_at: now,
         };
         let defaults = self.quota_defaults;
-        let inserted = row.clone();
-        self.write_checked(
-            ops::CREATE,
-            move |c| -> Result<Result<(), ApiError>, DbError> {
-                if over_quota(c, &defaults, &inserted.project_id, Resource::Orders)? {
-                    return Ok(Err(quota_reached(ops::CREATE)));
-                }
+        let (inserted, passphrase_row) = (row.clone(), passphrase.clone());
+        let outcome = self.db.write(move |c| -> Result<bool, DbError> {
+            if over_quota(c, &defaults, &inserted.project_id, Resource::Orders)? {
+                return Ok(false);
+            }
+            if let Some(p) = &passphrase_row {
+                secret_db::insert(c, p)?;
+            }
+            order_db::insert(c, &inserted)?;
+            Ok(true)
+        });
+        match outcome {
+            Ok(true) => Ok(row),
+            Ok(false) | Err(_) => {
+                // Refused (or not written): the passphrase stored above belongs to nothing.
                 if let Some(p) = &passphrase {
-                    secret_db::insert(c, p)?;
+                    self.release_order_secret(p);
                 }
-                order_db::insert(c, &inserted)?;
-                Ok(Ok(()))
-            },
-        )?;
-        Ok(row)
+                match outcome {
+                    Ok(_) => Err(quota_reached(ops::CREATE)),
+                    Err(e) => Err(ApiError::from_db(ops::CREATE, e)),
+                }
+            }
+        }
+    }
+
+    /// Best-effort release of what a store holds for a secret that is not (or no longer)
+    /// persisted: an order's passphrase, or keys generated for an order another worker finished.
+    fn release_order_secret(&self, row: &SecretRow) {
+        let Some(store_name) = row.store_name.as_deref() else {
+            return;
+        };
+        let Some(store) = self.plugins.stores.get(store_name) else {
+            return;
+        };
+        let meta = match row.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(secret = %row.id, error = %e, "could not release stored material");
+                return;
+            }
+        };
+        let keks = self.keks_for(&row.project_id, store_name);
+        let ctx = StoreContext {
+            project_id: &row.project_id,
+            secret_id: &row.id,
+            keks: &keks,
+        };
+        if let Err(e) = store.store.delete_secret(ctx, &meta) {
+            tracing::warn!(secret = %row.id, error = %e, "could not release stored material");
+        }
     }
 
     /// Queue an order for the workers.
@@ -562,18 +598,42 @@ impl Services {
         });
     }
 
+    /// Mark the order ERROR (if this worker still holds it) and delete its passphrase secret
+    /// in the same transaction: a failed order leaves nothing behind in the project.
     fn fail_order(&self, order: &OrderRow, owner: &str, code: i32, reason: &str) {
-        self.order_event(
-            order,
-            plugin_api::EventKind::OrderFailed,
-            Some((code, reason)),
-        );
-        let (id, owner, reason) = (order.id.clone(), owner.to_owned(), reason.to_owned());
+        let (id, owner, text) = (order.id.clone(), owner.to_owned(), reason.to_owned());
+        let passphrase = order.passphrase_secret_id.clone();
         let r = self
             .db
-            .write(move |c| order_db::fail(c, &id, &owner, code, &reason, timefmt::now()));
-        if let Err(e) = r {
-            tracing::error!(order = %order.id, error = %e, "could not record order failure");
+            .write(move |c| -> Result<Option<Option<SecretRow>>, DbError> {
+                if !order_db::fail(c, &id, &owner, code, &text, timefmt::now())? {
+                    return Ok(None);
+                }
+                match &passphrase {
+                    Some(p) => order_db::take_secret(c, p).map(Some),
+                    None => Ok(Some(None)),
+                }
+            });
+        match r {
+            Ok(Some(passphrase)) => {
+                if let Some(p) = &passphrase {
+                    self.release_order_secret(p);
+                }
+                self.order_event(
+                    order,
+                    plugin_api::EventKind::OrderFailed,
+                    Some((code, reason)),
+                );
+            }
+            Ok(None) => {
+                tracing::info!(
+                    order = %order.id,
+                    "order no longer held by this worker (taken over or deleted); not failed here"
+                );
+            }
+            Err(e) => {
+                tracing::error!(order = %order.id, error = %e, "could not record order failure");
+            }
         }
     }
 
