@@ -1,7 +1,9 @@
 //! Queries on `orders`: the durable queue of key-generation requests.
 //!
-//! A worker claims a PENDING order by taking a lease (`lease_owner`, `lease_expires_at`); a
-//! lease that expires (its worker died) makes the order claimable again.
+//! A worker claims a PENDING order by taking a lease (`lease_owner`, `lease_expires_at`). The
+//! instance renews the leases of the orders its workers are on ([`renew`]); a lease that
+//! expires (its instance died, or its worker gave the order up) makes the order claimable
+//! again. Completion and failure are conditional on the lease, so an order is finished once.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -166,6 +168,28 @@ pub fn claim(
     } else {
         Ok(None)
     }
+}
+
+/// Extend to `until` the leases `owner` holds on the PENDING orders `ids` (the heartbeat of
+/// orders being worked on); orders finished, deleted or taken over by another are left alone.
+/// Returns how many leases were renewed.
+pub fn renew(
+    conn: &mut DbConn,
+    owner: &str,
+    ids: &[String],
+    until: NaiveDateTime,
+) -> Result<usize, DbError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(per_backend!(conn, |c| diesel::update(
+        o::table
+            .filter(o::id.eq_any(ids))
+            .filter(o::lease_owner.eq(owner))
+            .filter(o::status.eq(PENDING)),
+    )
+    .set(o::lease_expires_at.eq(until))
+    .execute(c))?)
 }
 
 /// Delete the secret `id` (an order's passphrase that nothing will use) and return its row, so
