@@ -191,12 +191,15 @@ pub struct QuotaSettings {
 pub struct OrderSettings {
     /// Worker threads generating keys.
     pub workers: usize,
-    /// How long a worker owns an order before another may take it over (a dead worker's
-    /// orders are retried after this).
+    /// How long a claim on an order lasts unless renewed. The instance renews the leases of the
+    /// orders its workers are on every third of this, so a dead instance's orders (or ones a
+    /// worker gave up on, e.g. during a database outage) are claimed by another poller within
+    /// this plus `poll_seconds`. At least 3.
     pub lease_seconds: u64,
     /// How long `POST /v1/orders` waits for the order to finish before answering 202 anyway.
     pub inline_wait_ms: u64,
-    /// How often workers look for orders left PENDING (after a restart or a dead worker).
+    /// How often the poller looks for orders nobody holds a live lease on (never claimed after
+    /// a restart, or left by a dead instance).
     pub poll_seconds: u64,
     /// Attempts before an order that keeps failing is marked ERROR.
     pub max_attempts: i32,
@@ -281,9 +284,9 @@ cas = -1
 
 [orders]
 workers = 2
-lease_seconds = 300
+lease_seconds = 15
 inline_wait_ms = 5000
-poll_seconds = 10
+poll_seconds = 2
 max_attempts = 3
 
 [logging]
@@ -368,13 +371,12 @@ impl Settings {
         if self.secrets.default_limit_paging < 1 || self.secrets.max_limit_paging < 1 {
             bail!("secrets.default_limit_paging and secrets.max_limit_paging must be at least 1");
         }
-        if self.orders.workers == 0
-            || self.orders.lease_seconds == 0
-            || self.orders.max_attempts < 1
-        {
-            bail!(
-                "orders.workers, orders.lease_seconds and orders.max_attempts must be at least 1"
-            );
+        if self.orders.workers == 0 || self.orders.max_attempts < 1 {
+            bail!("orders.workers and orders.max_attempts must be at least 1");
+        }
+        if self.orders.lease_seconds < 3 {
+            // Renewed every third of the lease: at least once a second.
+            bail!("orders.lease_seconds must be at least 3");
         }
         if !matches!(self.logging.format.as_str(), "text" | "json") {
             bail!("logging.format must be \"text\" or \"json\"");
@@ -452,6 +454,7 @@ mod tests {
         let stores = s.effective_stores();
         assert_eq!(stores.len(), 1);
         assert!(stores[DEFAULT_STORE].global_default);
+        assert_eq!((s.orders.lease_seconds, s.orders.poll_seconds), (15, 2));
     }
 
     #[test]
@@ -506,6 +509,16 @@ master_key = "x"
             "admin"
         );
         assert_eq!(s.crypto["simple_crypto"]["kek_cache_size"], 4096);
+        let orders = |o: &OrderSettings| {
+            (
+                o.workers,
+                o.lease_seconds,
+                o.inline_wait_ms,
+                o.poll_seconds,
+                o.max_attempts,
+            )
+        };
+        assert_eq!(orders(&s.orders), orders(&d.orders));
     }
 
     #[test]
@@ -518,6 +531,8 @@ master_key = "x"
             ("[database]\npool_size = 0", "pool_size"),
             ("profile = \"staging\"", "staging"),
             ("[logging]\nformat = \"xml\"", "logging.format"),
+            ("[orders]\nlease_seconds = 2", "orders.lease_seconds"),
+            ("[orders]\nworkers = 0", "orders.workers"),
             (
                 "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]",
                 "server.trusted_proxies",

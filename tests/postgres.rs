@@ -1,12 +1,14 @@
 //! PostgreSQL: the schema matches SQLite's, several instances share one database (writes,
 //! reads, deletes, orders and quotas across instances), pending orders are worked exactly once,
-//! and a PostgreSQL restart under load loses nothing acknowledged.
+//! a killed instance's orders are taken over by another within 30 s while a live instance
+//! keeps its own, and a PostgreSQL restart under load loses nothing acknowledged.
 //!
 //! These need a PostgreSQL cluster: `COFFER_TEST_PG_URL` (a superuser URL; scripts/test starts a
 //! private cluster with scripts/postgres and sets it). Without it they are skipped, unless
 //! `COFFER_REQUIRE_PG=1` (as in scripts/test), which makes a missing cluster a failure.
 
 mod common;
+mod order_support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -575,6 +577,140 @@ async fn pending_orders_are_worked_exactly_once_across_instances() {
         by_a > 0 && by_b > 0,
         "both instances worked: {by_a} + {by_b}"
     );
+}
+
+/// Instance `name` (data in `dir/name`) on `url`, storing in the file store `dir/files` that all
+/// instances share, with `openssl genpkey` taking `genpkey_secs`.
+fn file_store_instance(
+    dir: &std::path::Path,
+    name: &str,
+    url: &str,
+    genpkey_secs: u32,
+    orders: &str,
+) -> CofferProcess {
+    order_support::file_store_instance(
+        &dir.join(name),
+        &dir.join("files"),
+        url,
+        order_support::Genpkey::Slow(genpkey_secs),
+        orders,
+        &[],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_s_orders_are_taken_over_by_the_other_within_30_s() {
+    use order_support::{aes_order, order_row, rsa_order, secret_rows, submit, until, wait_done};
+    if cluster().is_none() {
+        return;
+    }
+    let url = fresh_database("takeover");
+    let dir = tempfile::tempdir().unwrap();
+    // Default lease and poll settings: what ships must meet the 30 s.
+    let cfg = "workers = 2\ninline_wait_ms = 0";
+    let a = file_store_instance(dir.path(), "a", &url, 5, cfg);
+    let client = reqwest::Client::new();
+    // Two slow key pairs (one per worker of `a`), then keys queued behind them.
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        ids.push(submit(&client, &a.base, "p1", &rsa_order(&format!("pass-{i}"))).await);
+    }
+    for _ in 0..6 {
+        ids.push(submit(&client, &a.base, "p1", &aes_order()).await);
+    }
+    let mut conn = coffer::db::DbConn::Pg(PgConnection::establish(&url).unwrap());
+    let pairs = ids[..2].to_vec();
+    until(
+        Duration::from_secs(30),
+        "the workers never took the key pairs",
+        || {
+            pairs.iter().all(|id| {
+                let (status, _, lease) = order_row(&mut conn, id);
+                status == "PENDING" && lease.is_some()
+            })
+        },
+    )
+    .await;
+    // Only `a` runs: the key pairs' lease owner is `a`.
+    let a_owner = order_row(&mut conn, &ids[0]).2.unwrap();
+
+    let b = file_store_instance(dir.path(), "b", &url, 5, cfg);
+    drop(a); // kill -9
+    let held_by_a: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            let (status, _, lease) = order_row(&mut conn, id);
+            status == "PENDING" && lease.as_deref() == Some(a_owner.as_str())
+        })
+        .cloned()
+        .collect();
+    for id in &pairs {
+        assert!(
+            held_by_a.contains(id),
+            "key pair {id} in flight at the kill"
+        );
+    }
+
+    let (orders, took) = wait_done(&client, &b.base, "p1", &ids, Duration::from_secs(30)).await;
+    eprintln!("all orders finished {took:?} after the kill, by the other instance");
+    for o in &orders {
+        assert_eq!(o["status"], "ACTIVE", "{o}");
+    }
+    let picked = b.log_lines("picked up a pending order");
+    for id in &held_by_a {
+        assert_eq!(order_row(&mut conn, id).1, 2, "claimed again once: {id}");
+        assert!(
+            picked.iter().any(|l| l.contains(id.as_str())),
+            "{id} taken over by b: {picked:?}"
+        );
+    }
+    for (i, o) in orders.iter().take(2).enumerate() {
+        let container: Value =
+            order_support::get_json(&client, o["container_ref"].as_str().unwrap(), "p1").await;
+        let pass = container["secret_refs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "private_key_passphrase")
+            .map(|r| id_of(r, "secret_ref"))
+            .expect("a passphrase ref");
+        assert_eq!(
+            order_support::payload(&client, &b.base, "p1", &pass).await,
+            (200, format!("pass-{i}").into_bytes())
+        );
+    }
+    // No order completed twice: one result each.
+    assert_eq!(secret_rows(&mut conn, "p1"), 2 * 3 + 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_instance_keeps_its_orders_however_long_they_take() {
+    use order_support::{order_row, rsa_order, secret_rows, submit, wait_done};
+    if cluster().is_none() {
+        return;
+    }
+    let url = fresh_database("lease");
+    let dir = tempfile::tempdir().unwrap();
+    // A 3 s lease, renewed every second; the key pair takes 5 s. Without renewal `b` would
+    // claim it after 3 s and generate it again.
+    let cfg = "lease_seconds = 3\npoll_seconds = 1\ninline_wait_ms = 0";
+    let a = file_store_instance(dir.path(), "a", &url, 5, cfg);
+    let b = file_store_instance(dir.path(), "b", &url, 5, cfg);
+    let client = reqwest::Client::new();
+    let id = submit(&client, &a.base, "p1", &rsa_order("slow-pass")).await;
+    let (orders, _) = wait_done(
+        &client,
+        &a.base,
+        "p1",
+        std::slice::from_ref(&id),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(orders[0]["status"], "ACTIVE", "{}", orders[0]);
+    let mut conn = coffer::db::DbConn::Pg(PgConnection::establish(&url).unwrap());
+    assert_eq!(order_row(&mut conn, &id).1, 1, "claimed once");
+    assert!(b.log_lines("picked up a pending order").is_empty());
+    assert_eq!(secret_rows(&mut conn, "p1"), 3);
 }
 
 // ---------------------------------------------------------------------------------------------

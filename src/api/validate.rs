@@ -301,7 +301,9 @@ fn secret_fields<'v>(
                     "payload must be provided when payload_content_type is specified",
                 ));
             }
-            if let Some(ct) = content_type {
+            // An empty (or null) content type counts as absent, as in Barbican (`if
+            // content_type:`); the generated secret gets the default type.
+            if let Some(ct) = content_type.filter(|c| !c.is_empty()) {
                 if !SUPPORTED_CONTENT_TYPES.contains(&crate::media::normalize(ct).as_str()) {
                     return Err(invalid("payload_content_type", &supported_list));
                 }
@@ -469,11 +471,7 @@ fn new_order_from(value: &Value, max_payload_bytes: usize) -> Result<NewOrder, A
             Value::String(timefmt::isoformat_micros(&t))
         }),
     );
-    let content_type = meta
-        .get("payload_content_type")
-        .and_then(Value::as_str)
-        .map(crate::media::normalize)
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let content_type = crate::service::orders::order_content_type(meta);
     let spec = KeySpec {
         algorithm: f.algorithm.map(str::to_owned),
         bit_length: u32::try_from(bits).ok(),

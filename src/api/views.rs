@@ -313,7 +313,8 @@ pub fn order_view(o: &crate::db::orders::OrderRow, href: &str) -> serde_json::Va
         serde_json::from_str(&o.meta).unwrap_or(Value::Object(Map::new())),
     );
     if let Some(code) = o.error_status_code {
-        m.insert("error_status_code".into(), Value::from(code));
+        // A string, as Barbican shows it (its column is a VARCHAR).
+        m.insert("error_status_code".into(), Value::String(code.to_string()));
     }
     if let Some(reason) = &o.error_reason {
         m.insert("error_reason".into(), Value::String(reason.clone()));
@@ -363,7 +364,8 @@ pub struct OrderDoc {
     #[serde(rename = "type")]
     pub order_type: String,
     pub meta: serde_json::Value,
-    pub error_status_code: Option<i32>,
+    /// ERROR orders: the failure's HTTP status, as a string (`"400"`), as Barbican shows it.
+    pub error_status_code: Option<String>,
     pub error_reason: Option<String>,
     pub sub_status: String,
     pub sub_status_message: String,

@@ -1,12 +1,16 @@
 //! Queries on `orders`: the durable queue of key-generation requests.
 //!
-//! A worker claims a PENDING order by taking a lease (`lease_owner`, `lease_expires_at`); a
-//! lease that expires (its worker died) makes the order claimable again.
+//! A worker claims a PENDING order by taking a lease (`lease_owner`, `lease_expires_at`). The
+//! instance renews the leases of the orders its workers are on ([`renew`]); a lease that
+//! expires (its instance died, or its worker gave the order up) makes the order claimable
+//! again. Completion and failure are conditional on the lease, so an order is finished once.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::orders as o;
+use super::schema::secrets as s;
+use super::secrets::{self as secret_db, SecretRow};
 use super::{per_backend, DbConn, DbError};
 
 pub const PENDING: &str = "PENDING";
@@ -164,6 +168,43 @@ pub fn claim(
     } else {
         Ok(None)
     }
+}
+
+/// Extend to `until` the leases `owner` holds on the PENDING orders `ids` (the heartbeat of
+/// orders being worked on); orders finished, deleted or taken over by another are left alone.
+/// Returns how many leases were renewed.
+pub fn renew(
+    conn: &mut DbConn,
+    owner: &str,
+    ids: &[String],
+    until: NaiveDateTime,
+) -> Result<usize, DbError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(per_backend!(conn, |c| diesel::update(
+        o::table
+            .filter(o::id.eq_any(ids))
+            .filter(o::lease_owner.eq(owner))
+            .filter(o::status.eq(PENDING)),
+    )
+    .set(o::lease_expires_at.eq(until))
+    .execute(c))?)
+}
+
+/// Delete the secret `id` (an order's passphrase that nothing will use) and return its row, so
+/// the caller can release what its store holds once the deletion is committed. `None` when it
+/// is already gone.
+pub fn take_secret(conn: &mut DbConn, id: &str) -> Result<Option<SecretRow>, DbError> {
+    let row = per_backend!(conn, |c| s::table
+        .filter(s::id.eq(id))
+        .select(SecretRow::as_select())
+        .first(c))
+    .optional()?;
+    if row.is_some() {
+        secret_db::delete(conn, id)?;
+    }
+    Ok(row)
 }
 
 /// Mark an order this worker holds ACTIVE with what it produced. `false` when the lease was

@@ -1,12 +1,16 @@
 //! Orders: durable requests to generate a symmetric key (`key`) or an RSA key pair
 //! (`asymmetric`).
 //!
-//! Submission writes the order PENDING (after checking, at submit time, that the project's
-//! store can generate the spec) and hands it to the workers; the request then waits a little
-//! (`orders.inline_wait_ms`) so most orders are ACTIVE on the first GET, as with Barbican's
-//! synchronous mode. Workers claim an order with a lease, generate through the store plugin,
-//! and in one transaction insert what was generated and mark the order ACTIVE. A poller finds
-//! orders left PENDING by a restart or a dead worker (expired lease) and retries them.
+//! Submission writes the order PENDING and hands it to the workers; the request then waits a
+//! little (`orders.inline_wait_ms`) so most orders are finished on the first GET, as with
+//! Barbican's synchronous mode. Workers claim an order with a short lease, generate through the
+//! store plugin, and in one transaction insert what was generated and mark the order ACTIVE
+//! (or ERROR: a spec no store generates is accepted, as by Barbican, and failed here, never
+//! generated). While a worker lives, its instance's heartbeat renews the lease (every third
+//! of `orders.lease_seconds`); a poller (every `orders.poll_seconds`) claims orders nobody
+//! holds a live lease on: never claimed (a restart), or whose instance died or gave up on them
+//! (a database outage). Completion and failure are conditional on the lease, so an order that
+//! two workers generated is still finished once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,12 +59,64 @@ pub struct NewOrder {
     pub content_type: String,
 }
 
+/// The content type of the secrets an order generates: `meta.payload_content_type`, normalized;
+/// absent, null or empty means `application/octet-stream` (Barbican's default; it treats an
+/// empty value as absent when validating).
+pub fn order_content_type(meta: &Map<String, Value>) -> String {
+    meta.get("payload_content_type")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(crate::media::normalize)
+        .unwrap_or_else(|| "application/octet-stream".to_owned())
+}
+
 /// Work for an order worker.
 enum Work {
     /// An order submitted here: claim it, then work it.
     Submitted(String),
-    /// An order the poller already claimed for this process.
-    Claimed(Box<OrderRow>),
+    /// An order the poller already claimed for this process (its lease is renewed from the
+    /// claim on).
+    Claimed(Box<OrderRow>, Held),
+}
+
+/// The orders this instance's workers are on, by id (a count: the poller may hand a worker an
+/// order whose lease another worker of this instance let lapse). The heartbeat renews their
+/// leases, and only theirs: an order a worker gave up on (to retry later) is let go.
+#[derive(Default)]
+struct Holdings(Mutex<HashMap<String, usize>>);
+
+impl Holdings {
+    fn ids(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+/// A worker's hold on an order: its lease is renewed until this is dropped (the work is over,
+/// or the worker panicked).
+struct Held {
+    holdings: Arc<Holdings>,
+    id: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut map = self
+            .holdings
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.id) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// Hands orders to the workers and tells submitters when theirs is done.
@@ -72,6 +128,8 @@ pub struct OrderQueue {
     /// Orders handed to the workers and not finished yet (the poller claims only for idle
     /// workers, so a claimed order does not wait in the channel while its lease runs).
     in_flight: AtomicUsize,
+    /// The orders whose leases the heartbeat renews.
+    holdings: Arc<Holdings>,
     waiters: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>>,
 }
 
@@ -82,6 +140,7 @@ impl OrderQueue {
             settings,
             sender: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
+            holdings: Arc::default(),
             waiters: Mutex::new(HashMap::new()),
         }
     }
@@ -90,9 +149,30 @@ impl OrderQueue {
         &self.settings
     }
 
-    /// How long a claim holds an order.
+    /// How long a claim (or a renewal) holds an order.
     fn lease(&self) -> chrono::Duration {
-        chrono::Duration::seconds(i64::try_from(self.settings.lease_seconds).unwrap_or(300))
+        chrono::Duration::seconds(i64::try_from(self.settings.lease_seconds).unwrap_or(15))
+    }
+
+    /// How often the heartbeat renews the leases: three times per lease, so a renewal that
+    /// fails once (a busy or briefly unreachable database) still leaves time for the next.
+    fn renew_every(&self) -> Duration {
+        Duration::from_millis(self.settings.lease_seconds.saturating_mul(1000) / 3)
+    }
+
+    /// Renew the lease on order `id` until the returned hold is dropped.
+    fn hold(&self, id: &str) -> Held {
+        *self
+            .holdings
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.to_owned())
+            .or_default() += 1;
+        Held {
+            holdings: Arc::clone(&self.holdings),
+            id: id.to_owned(),
+        }
     }
 
     /// Hand work to the workers; `false` when they are gone (shutting down: the poller of the
@@ -153,7 +233,8 @@ impl OrderQueue {
     }
 }
 
-/// Start the order workers and the poller. They stop by themselves once `services` is dropped.
+/// Start the order workers, the poller and the lease heartbeat. They stop by themselves once
+/// `services` is dropped.
 pub fn start_workers(services: &Arc<Services>) {
     let (tx, rx) = mpsc::channel::<Work>();
     *services
@@ -180,6 +261,60 @@ pub fn start_workers(services: &Arc<Services>) {
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the order poller");
     }
+    let weak = Arc::downgrade(services);
+    let every = services.orders.renew_every();
+    let spawned = std::thread::Builder::new()
+        .name("coffer-order-heartbeat".into())
+        .spawn(move || heartbeat_loop(weak, every));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the order lease heartbeat");
+    }
+    let settings = &services.orders.settings;
+    tracing::info!(
+        owner = %services.orders.owner,
+        workers = settings.workers,
+        lease_seconds = settings.lease_seconds,
+        poll_seconds = settings.poll_seconds,
+        "order workers started"
+    );
+}
+
+/// Sleep for `pause` in short steps; `false` once the service is gone (stop at once).
+fn pause(services: &Weak<Services>, pause: Duration) -> bool {
+    let step = pause.min(Duration::from_millis(200));
+    let mut slept = Duration::ZERO;
+    while slept < pause {
+        std::thread::sleep(step);
+        slept += step;
+        if services.strong_count() == 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Every `every`, renew the leases on the orders this instance's workers are on, so that
+/// only the orders of a dead instance (or given up on) expire and are claimed by others.
+fn heartbeat_loop(services: Weak<Services>, every: Duration) {
+    while pause(&services, every) {
+        let Some(s) = services.upgrade() else { return };
+        let ids = s.orders.holdings.ids();
+        if ids.is_empty() {
+            continue;
+        }
+        let owner = s.orders.owner.clone();
+        let until = timefmt::now() + s.orders.lease();
+        let held = ids.len();
+        match s.db.write(move |c| order_db::renew(c, &owner, &ids, until)) {
+            Ok(renewed) if renewed < held => {
+                // The others finished meanwhile, or were taken over after a lapse (their
+                // completion here will then be refused).
+                tracing::debug!(held, renewed, "renewed order leases");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, held, "could not renew order leases"),
+        }
+    }
 }
 
 fn worker_loop(services: Weak<Services>, rx: Arc<Mutex<Receiver<Work>>>) {
@@ -193,7 +328,7 @@ fn worker_loop(services: Weak<Services>, rx: Arc<Mutex<Receiver<Work>>>) {
                 let Some(s) = services.upgrade() else { return };
                 match work {
                     Work::Submitted(id) => s.process_order(&id),
-                    Work::Claimed(order) => s.work_claimed(&order),
+                    Work::Claimed(order, _held) => s.work_claimed(&order),
                 }
                 s.orders.in_flight.fetch_sub(1, Ordering::SeqCst);
             }
@@ -229,7 +364,8 @@ fn poller_loop(services: Weak<Services>, every: Duration) {
                     backlog = orders.len() == idle;
                     for order in orders {
                         tracing::info!(order = %order.id, attempt = order.attempts, "picked up a pending order");
-                        if !s.orders.send(Work::Claimed(Box::new(order))) {
+                        let held = s.orders.hold(&order.id);
+                        if !s.orders.send(Work::Claimed(Box::new(order), held)) {
                             return;
                         }
                     }
@@ -242,15 +378,8 @@ fn poller_loop(services: Weak<Services>, every: Duration) {
         }
         drop(s);
         // Sleep in short steps so a dropped service stops the poller promptly.
-        let pause = if backlog { BACKLOG_PAUSE } else { every };
-        let step = pause.min(Duration::from_millis(200));
-        let mut slept = Duration::ZERO;
-        while slept < pause {
-            std::thread::sleep(step);
-            slept += step;
-            if services.strong_count() == 0 {
-                return;
-            }
+        if !pause(&services, if backlog { BACKLOG_PAUSE } else { every }) {
+            return;
         }
     }
 }
@@ -263,23 +392,34 @@ struct Generated {
     container_id: Option<String>,
 }
 
-/// Why a generation failed: retry later, or fail the order with a status and reason.
+/// Why a generation failed: retry later, fail the order with a status and reason, or this
+/// worker no longer holds the order (taken over or deleted: what it generated is dropped).
 enum GenerationError {
     Retry(String),
     Fail(i32, String),
+    LeaseLost,
+}
+
+impl GenerationError {
+    /// No store generates the spec: Barbican's `SecretGenerateSupportedPluginNotFound` (400).
+    fn unsupported() -> Self {
+        GenerationError::Fail(
+            400,
+            format!(
+                "{} issue seen - Secret generate supported plugin not found..",
+                ops::PROCESS
+            ),
+        )
+    }
 }
 
 impl From<PluginError> for GenerationError {
     fn from(e: PluginError) -> Self {
         match e {
             PluginError::Unavailable(m) => GenerationError::Retry(m),
-            PluginError::Unsupported(_) | PluginError::InvalidInput(_) => GenerationError::Fail(
-                400,
-                format!(
-                    "{} issue seen - Secret generate supported plugin not found..",
-                    ops::PROCESS
-                ),
-            ),
+            PluginError::Unsupported(_) | PluginError::InvalidInput(_) => {
+                GenerationError::unsupported()
+            }
             other => {
                 tracing::error!(error = %other, "order generation failed");
                 GenerationError::Fail(
@@ -301,21 +441,16 @@ impl From<ApiError> for GenerationError {
 }
 
 impl Services {
-    /// Submit an order: checked against the store and the quota, written PENDING, queued.
+    /// Submit an order: written PENDING within the quota, to be queued. A spec the store cannot
+    /// generate is accepted too (Barbican answers 202 and fails the order); the worker fails it.
     pub fn submit_order(&self, caller: &AuthContext, new: NewOrder) -> Result<OrderRow, ApiError> {
         let store = self.store_for_project(&caller.project_id, ops::CREATE)?;
-        if !store.store.generate_supports(&new.spec) {
-            return Err(ApiError::issue(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                ops::CREATE,
-                "Secret generate supported plugin not found.",
-            ));
-        }
         let now = timefmt::now();
         let id = uuid::Uuid::new_v4().to_string();
-        // A passphrase is stored at once, encrypted, as the secret the key pair will use.
+        // A passphrase is stored at once, encrypted, as the secret the key pair will use (not
+        // for a spec the store cannot generate: nothing would use it).
         let passphrase = match &new.spec.passphrase {
-            Some(p) => {
+            Some(p) if store.store.generate_supports(&new.spec) => {
                 let fields = NewSecret {
                     secret_type: SecretType::Passphrase,
                     payload: None,
@@ -338,7 +473,7 @@ impl Services {
                 row.store_metadata = Some(secret_db::encode_metadata(&meta));
                 Some(row)
             }
-            None => None,
+            _ => None,
         };
         let row = OrderRow {
             id,
@@ -361,21 +496,57 @@ impl Services {
             updated_at: now,
         };
         let defaults = self.quota_defaults;
-        let inserted = row.clone();
-        self.write_checked(
-            ops::CREATE,
-            move |c| -> Result<Result<(), ApiError>, DbError> {
-                if over_quota(c, &defaults, &inserted.project_id, Resource::Orders)? {
-                    return Ok(Err(quota_reached(ops::CREATE)));
-                }
+        let (inserted, passphrase_row) = (row.clone(), passphrase.clone());
+        let outcome = self.db.write(move |c| -> Result<bool, DbError> {
+            if over_quota(c, &defaults, &inserted.project_id, Resource::Orders)? {
+                return Ok(false);
+            }
+            if let Some(p) = &passphrase_row {
+                secret_db::insert(c, p)?;
+            }
+            order_db::insert(c, &inserted)?;
+            Ok(true)
+        });
+        match outcome {
+            Ok(true) => Ok(row),
+            Ok(false) | Err(_) => {
+                // Refused (or not written): the passphrase stored above belongs to nothing.
                 if let Some(p) = &passphrase {
-                    secret_db::insert(c, p)?;
+                    self.release_order_secret(p);
                 }
-                order_db::insert(c, &inserted)?;
-                Ok(Ok(()))
-            },
-        )?;
-        Ok(row)
+                match outcome {
+                    Ok(_) => Err(quota_reached(ops::CREATE)),
+                    Err(e) => Err(ApiError::from_db(ops::CREATE, e)),
+                }
+            }
+        }
+    }
+
+    /// Best-effort release of what a store holds for a secret that is not (or no longer)
+    /// persisted: an order's passphrase, or keys generated for an order another worker finished.
+    fn release_order_secret(&self, row: &SecretRow) {
+        let Some(store_name) = row.store_name.as_deref() else {
+            return;
+        };
+        let Some(store) = self.plugins.stores.get(store_name) else {
+            return;
+        };
+        let meta = match row.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(secret = %row.id, error = %e, "could not release stored material");
+                return;
+            }
+        };
+        let keks = self.keks_for(&row.project_id, store_name);
+        let ctx = StoreContext {
+            project_id: &row.project_id,
+            secret_id: &row.id,
+            keks: &keks,
+        };
+        if let Err(e) = store.store.delete_secret(ctx, &meta) {
+            tracing::warn!(secret = %row.id, error = %e, "could not release stored material");
+        }
     }
 
     /// Queue an order for the workers.
@@ -458,6 +629,7 @@ impl Services {
     /// Work one order submitted here (called by the workers). Safe to call for any id: only
     /// a claimable order is worked.
     pub fn process_order(&self, id: &str) {
+        let _held = self.orders.hold(id);
         let now = timefmt::now();
         let until = now + self.orders.lease();
         let (order_id, lease_owner) = (id.to_owned(), self.orders.owner.clone());
@@ -485,8 +657,16 @@ impl Services {
                 self.order_event(order, plugin_api::EventKind::OrderCompleted, None);
             }
             Err(GenerationError::Retry(why)) if order.attempts < settings.max_attempts => {
-                // Leave it PENDING; the lease expires and a poller retries it.
+                // Leave it PENDING: once this worker lets go, the heartbeat stops renewing the
+                // lease, which expires within `lease_seconds`; then a poller retries it.
                 tracing::warn!(order = id, attempt = order.attempts, error = %why, "order will be retried");
+                return;
+            }
+            Err(GenerationError::LeaseLost) => {
+                tracing::info!(
+                    order = id,
+                    "order no longer held by this worker (taken over or deleted); its result was dropped"
+                );
                 return;
             }
             Err(GenerationError::Retry(why)) => {
@@ -548,18 +728,42 @@ impl Services {
         });
     }
 
+    /// Mark the order ERROR (if this worker still holds it) and delete its passphrase secret
+    /// in the same transaction: a failed order leaves nothing behind in the project.
     fn fail_order(&self, order: &OrderRow, owner: &str, code: i32, reason: &str) {
-        self.order_event(
-            order,
-            plugin_api::EventKind::OrderFailed,
-            Some((code, reason)),
-        );
-        let (id, owner, reason) = (order.id.clone(), owner.to_owned(), reason.to_owned());
+        let (id, owner, text) = (order.id.clone(), owner.to_owned(), reason.to_owned());
+        let passphrase = order.passphrase_secret_id.clone();
         let r = self
             .db
-            .write(move |c| order_db::fail(c, &id, &owner, code, &reason, timefmt::now()));
-        if let Err(e) = r {
-            tracing::error!(order = %order.id, error = %e, "could not record order failure");
+            .write(move |c| -> Result<Option<Option<SecretRow>>, DbError> {
+                if !order_db::fail(c, &id, &owner, code, &text, timefmt::now())? {
+                    return Ok(None);
+                }
+                match &passphrase {
+                    Some(p) => order_db::take_secret(c, p).map(Some),
+                    None => Ok(Some(None)),
+                }
+            });
+        match r {
+            Ok(Some(passphrase)) => {
+                if let Some(p) = &passphrase {
+                    self.release_order_secret(p);
+                }
+                self.order_event(
+                    order,
+                    plugin_api::EventKind::OrderFailed,
+                    Some((code, reason)),
+                );
+            }
+            Ok(None) => {
+                tracing::info!(
+                    order = %order.id,
+                    "order no longer held by this worker (taken over or deleted); not failed here"
+                );
+            }
+            Err(e) => {
+                tracing::error!(order = %order.id, error = %e, "could not record order failure");
+            }
         }
     }
 
@@ -587,15 +791,25 @@ impl Services {
             expiration: text("expiration").and_then(|e| timefmt::parse_isotime(&e)),
             payload: None,
         };
-        let content_type = text("payload_content_type")
-            .map(|c| crate::media::normalize(&c))
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let content_type = order_content_type(&meta);
         let mut spec = key_spec(
             fields.algorithm.as_deref(),
             fields.bit_length,
             fields.mode.as_deref(),
         );
         let store = self.store_for_project(&order.project_id, ops::PROCESS)?;
+        if !store.store.generate_supports(&spec) {
+            // Never generated: not even a store that would (wrongly) try.
+            tracing::info!(
+                order = %order.id,
+                store = %store.name,
+                algorithm = ?spec.algorithm,
+                bit_length = ?spec.bit_length,
+                mode = ?spec.mode,
+                "no store generates this key spec"
+            );
+            return Err(GenerationError::unsupported());
+        }
         let now = timefmt::now();
         let secret = |t: SecretType| {
             let f = NewSecret {
@@ -718,9 +932,12 @@ impl Services {
         })
     }
 
-    /// Insert what was generated and mark the order ACTIVE, atomically.
+    /// Insert what was generated and mark the order ACTIVE, atomically, if this worker still
+    /// holds the order.
     fn finish(&self, order: &OrderRow, owner: &str, g: Generated) -> Result<(), GenerationError> {
+        const LEASE_LOST: &str = "order lease lost";
         let (order_id, owner) = (order.id.clone(), owner.to_owned());
+        let generated = g.secrets.clone();
         let result = self
             .db
             .write(move |c: &mut DbConn| -> Result<bool, DbError> {
@@ -738,13 +955,21 @@ impl Services {
                     g.container_id.as_deref(),
                     timefmt::now(),
                 )? {
-                    // The lease was lost (another worker took over): keep nothing of this run.
-                    return Err(DbError::Query("order lease lost".into()));
+                    // The lease was lost (another worker took over, or the order was deleted):
+                    // keep nothing of this run.
+                    return Err(DbError::Query(LEASE_LOST.into()));
                 }
                 Ok(true)
             });
         match result {
             Ok(_) => Ok(()),
+            Err(DbError::Query(m)) if m == LEASE_LOST => {
+                // Rolled back for certain: what the store holds for these keys is nobody's.
+                for s in &generated {
+                    self.release_order_secret(s);
+                }
+                Err(GenerationError::LeaseLost)
+            }
             Err(DbError::Unavailable(m)) => Err(GenerationError::Retry(m)),
             Err(e) => {
                 tracing::warn!(order = %order.id, error = %e, "order result not stored");

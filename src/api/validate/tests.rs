@@ -205,6 +205,41 @@ fn order_meta_is_normalized_without_passphrase() {
 }
 
 #[test]
+fn an_empty_order_content_type_counts_as_absent() {
+    let order = |ct: serde_json::Value| {
+        new_order(
+            json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 256, "payload_content_type": ct}})
+                .to_string()
+                .as_bytes(),
+            20000,
+        )
+    };
+    // Blank is empty too: string values are stripped when the body is read, as by Barbican.
+    for (sent, echoed) in [
+        (json!(""), json!("")),
+        (json!("  "), json!("")),
+        (json!(null), json!(null)),
+    ] {
+        let o = order(sent.clone()).unwrap_or_else(|e| panic!("{sent}: {}", e.description()));
+        assert_eq!(o.content_type, "application/octet-stream");
+        assert_eq!(o.meta["payload_content_type"], echoed);
+    }
+    assert_eq!(
+        order(json!("text/plain")).ok().map(|o| o.content_type),
+        Some("text/plain".to_owned())
+    );
+    // Only empty is absent: unknown types are still refused.
+    for bad in ["text/html", "x"] {
+        let e = order(json!(bad)).err().map(|e| e.description().to_owned());
+        assert!(
+            e.as_deref()
+                .is_some_and(|d| d.contains("payload_content_type is not one of")),
+            "{bad:?}: {e:?}"
+        );
+    }
+}
+
+#[test]
 fn container_rules() {
     let host = RefPolicy {
         host_href: "http://h",
