@@ -3,7 +3,7 @@
 //! Keystone runs in the functional suite's keystone profile (scripts/test-keystone).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
@@ -25,8 +25,19 @@ struct Fake {
     hang: AtomicBool,
     /// Answer 500 to everything.
     broken: AtomicBool,
-    /// Issue service tokens that are already past their `expires_at`.
-    service_expired: AtomicBool,
+    /// Lifetime of the service tokens issued, in seconds (0: an hour).
+    service_ttl: AtomicI64,
+    /// Service logins asked for (answered or not).
+    logins_started: AtomicUsize,
+    /// Hold the answer to this login (1 for the first) until `release` is notified.
+    hold_login: AtomicUsize,
+    release: tokio::sync::Notify,
+    /// Answer 500 to service logins.
+    logins_fail: AtomicBool,
+    /// Take this long to answer a validation.
+    validation_delay: Mutex<Duration>,
+    /// The service token each validation came with, in order.
+    validated_with: Mutex<Vec<String>>,
     /// Answer 401 to every validation, whatever the service token.
     reject_service: AtomicBool,
     /// How to botch the answer to a service login ("no-header", "bad-json", "bad-expiry").
@@ -78,6 +89,13 @@ async fn issue(fake: web::Data<Fake>, body: web::Json<serde_json::Value>) -> Htt
     if let Some(r) = misbehave(&fake).await {
         return r;
     }
+    let n = fake.logins_started.fetch_add(1, Ordering::SeqCst) + 1;
+    if fake.hold_login.load(Ordering::SeqCst) == n {
+        fake.release.notified().await;
+    }
+    if fake.logins_fail.load(Ordering::SeqCst) {
+        return HttpResponse::InternalServerError().finish();
+    }
     let user = &body["auth"]["identity"]["password"]["user"];
     if user["name"] != "coffer" || user["password"] != "s3cret" {
         return HttpResponse::Unauthorized().finish();
@@ -86,10 +104,9 @@ async fn issue(fake: web::Data<Fake>, body: web::Json<serde_json::Value>) -> Htt
     fake.service_logins.fetch_add(1, Ordering::SeqCst);
     let token = format!("svc-{}", fake.issued.fetch_add(1, Ordering::SeqCst));
     *fake.service_token.lock().unwrap() = token.clone();
-    let ttl = if fake.service_expired.load(Ordering::SeqCst) {
-        -1
-    } else {
-        3600
+    let ttl = match fake.service_ttl.load(Ordering::SeqCst) {
+        0 => 3600,
+        ttl => ttl,
     };
     let fault = *fake.issue_fault.lock().unwrap();
     let expires_at = match fault {
@@ -113,6 +130,8 @@ async fn check(fake: web::Data<Fake>, req: HttpRequest) -> HttpResponse {
     if let Some(r) = misbehave(&fake).await {
         return r;
     }
+    let delay = *fake.validation_delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     fake.validations.fetch_add(1, Ordering::SeqCst);
     let header = |n: &str| {
         req.headers()
@@ -121,6 +140,10 @@ async fn check(fake: web::Data<Fake>, req: HttpRequest) -> HttpResponse {
             .unwrap_or("")
             .to_owned()
     };
+    fake.validated_with
+        .lock()
+        .unwrap()
+        .push(header("x-auth-token"));
     assert_eq!(req.query_string(), "nocatalog");
     if fake.reject_service.load(Ordering::SeqCst)
         || header("x-auth-token") != *fake.service_token.lock().unwrap()
@@ -154,6 +177,11 @@ async fn check(fake: web::Data<Fake>, req: HttpRequest) -> HttpResponse {
 
 /// Start the stand-in; returns its base URL.
 fn start(fake: web::Data<Fake>) -> String {
+    start_on(fake, "127.0.0.1:0")
+}
+
+/// Start the stand-in on `addr`.
+fn start_on(fake: web::Data<Fake>, addr: &str) -> String {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(fake.clone())
@@ -162,7 +190,7 @@ fn start(fake: web::Data<Fake>) -> String {
     })
     .workers(1)
     .disable_signals()
-    .bind("127.0.0.1:0")
+    .bind(addr)
     .unwrap();
     let addr = server.addrs()[0];
     actix_web::rt::spawn(server.run());
@@ -174,18 +202,36 @@ fn plugin(url: &str, ttl: u64) -> Keystone {
 }
 
 fn plugin_with_timeout(url: &str, ttl: u64, timeout_ms: u64) -> Keystone {
-    Keystone::new(
-        serde_json::from_value(serde_json::json!({
-            "auth_url": format!("{url}/v3/"),
-            "username": "coffer",
-            "password": "s3cret",
-            "timeout_ms": timeout_ms,
-            "cache_ttl_seconds": ttl,
-            "cache_size": 100,
-        }))
-        .unwrap(),
+    plugin_with(
+        url,
+        serde_json::json!({"timeout_ms": timeout_ms, "cache_ttl_seconds": ttl}),
     )
-    .unwrap()
+}
+
+/// The plugin against `url` with these settings besides the service user's (and a small
+/// cache); every other setting is its default.
+fn plugin_with(url: &str, settings: serde_json::Value) -> Keystone {
+    let mut config = serde_json::json!({
+        "auth_url": format!("{url}/v3/"),
+        "username": "coffer",
+        "password": "s3cret",
+        "cache_size": 100,
+    });
+    for (k, v) in settings.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    Keystone::new(serde_json::from_value(config).unwrap()).unwrap()
+}
+
+/// Wait (polling) until `done` holds; a guard against hanging, not a timing assertion.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting: {what}");
 }
 
 struct H(Vec<(&'static str, String)>);
@@ -351,7 +397,8 @@ async fn wrong_service_credentials_are_a_503_not_the_clients_fault() {
 #[test]
 fn configuration_is_checked_and_the_challenge_names_keystone() {
     let parse = |v: serde_json::Value| {
-        Keystone::new(serde_json::from_value::<KeystoneConfig>(v).unwrap()).map(|k| k.challenge)
+        Keystone::new(serde_json::from_value::<KeystoneConfig>(v).unwrap())
+            .map(|k| k.inner.challenge.clone())
     };
     let ok = parse(serde_json::json!({
         "auth_url": "http://127.0.0.1:5000/v3", "username": "c", "password": 1234,
@@ -386,7 +433,7 @@ fn configuration_is_checked_and_the_challenge_names_keystone() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(k.password.expose_secret(), "from-file");
+    assert_eq!(k.inner.password.expose_secret(), "from-file");
 }
 
 #[test]
@@ -448,14 +495,16 @@ async fn keystones_other_answers_to_a_validation() {
 }
 
 #[actix_web::test]
-async fn a_service_token_due_for_renewal_is_renewed_before_use() {
+async fn a_service_token_issued_already_expired_is_a_503() {
     let fake = web::Data::new(Fake::default());
     fake.add("tok", Some("p"), &["admin"], "u", 600);
-    fake.add("tok2", Some("p"), &["admin"], "u", 600);
-    fake.service_expired.store(true, Ordering::SeqCst);
+    fake.service_ttl.store(-1, Ordering::SeqCst);
     let ks = plugin(&start(fake.clone()), 60);
+    assert!(is_503(ks.authenticate(&token("tok")).await));
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 0);
+    // Nothing was kept: with a usable token, all is well.
+    fake.service_ttl.store(0, Ordering::SeqCst);
     ks.authenticate(&token("tok")).await.unwrap();
-    ks.authenticate(&token("tok2")).await.unwrap();
     assert_eq!(fake.service_logins.load(Ordering::SeqCst), 2);
     // A cached token needs no service token at all.
     ks.authenticate(&token("tok")).await.unwrap();
@@ -652,7 +701,409 @@ async fn keystone_not_running_at_all_is_a_503() {
         .local_addr()
         .unwrap()
         .port();
-    let ks = plugin(&format!("http://127.0.0.1:{port}"), 60);
+    let ks = plugin_with(
+        &format!("http://127.0.0.1:{port}"),
+        serde_json::json!({"http_request_max_retries": 1}),
+    );
     assert!(is_503(ks.authenticate(&token("tok")).await));
     assert!(is_503(ks.authenticate(&token("tok")).await));
+}
+
+/// How the raw stand-in treats the requests it reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Dropping {
+    /// Close the first connection without answering its request; answer the rest.
+    First,
+    /// Answer the first request of each connection; close a connection without answering
+    /// when a second request comes on it (a keep-alive connection that died under the client).
+    Reused,
+    /// Never answer: close every connection once its request is read.
+    All,
+}
+
+/// A stand-in on a raw TCP listener, for what an HTTP server does not do on purpose: closing a
+/// connection without answering. Logs (connection number, method, answered) per request.
+struct RawKeystone {
+    url: String,
+    log: Arc<Mutex<Vec<(usize, String, bool)>>>,
+}
+
+async fn start_raw(how: Dropping) -> RawKeystone {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        for conn in 0.. {
+            let (stream, _) = listener.accept().await.unwrap();
+            let log = seen.clone();
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                for nth in 0.. {
+                    // The request head, then its body.
+                    let mut method = String::new();
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return; // the client closed it
+                        }
+                        if method.is_empty() {
+                            method = line.split(' ').next().unwrap().to_owned();
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    let answer = match how {
+                        Dropping::First => conn > 0,
+                        Dropping::Reused => nth == 0,
+                        Dropping::All => false,
+                    };
+                    log.lock().unwrap().push((conn, method.clone(), answer));
+                    if !answer {
+                        return; // dropped: closed without a word
+                    }
+                    let doc = serde_json::json!({"token": {"expires_at": expiry(3600),
+                        "project": {"id": "p"}, "user": {"id": "u"}, "roles": [{"name": "admin"}]}});
+                    let doc = doc.to_string();
+                    let status = if method == "POST" {
+                        "201 Created"
+                    } else {
+                        "200 OK"
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nX-Subject-Token: svc\r\n\
+                         Content-Length: {}\r\n\r\n",
+                        doc.len()
+                    );
+                    let stream = stream.get_mut();
+                    stream.write_all(head.as_bytes()).await.unwrap();
+                    stream.write_all(doc.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    RawKeystone { url, log }
+}
+
+impl RawKeystone {
+    fn log(&self) -> Vec<(usize, String, bool)> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+#[actix_web::test]
+async fn a_connection_closed_without_an_answer_is_retried_once_on_a_new_connection() {
+    let raw = start_raw(Dropping::First).await;
+    let ks = plugin_with(&raw.url, serde_json::json!({"http_request_max_retries": 1}));
+    assert_eq!(
+        ks.authenticate(&token("tok")).await.unwrap().project_id,
+        "p"
+    );
+    let log = raw.log();
+    // The service login was dropped, sent again on a new connection and answered.
+    assert_eq!(log[0], (0, "POST".into(), false));
+    assert_eq!(log[1], (1, "POST".into(), true));
+    assert_eq!(log[2].1, "GET");
+    assert!(log[2].2);
+    assert_eq!(log.len(), 3);
+}
+
+#[actix_web::test]
+async fn a_pooled_connection_that_died_is_not_used_again() {
+    // Every connection answers once and dies under the next request sent on it. Validations
+    // at once leave several such connections idle in the pool; with one retry allowed, a
+    // retry on another pooled connection would die too (a 503): only a new one gets through.
+    let raw = start_raw(Dropping::Reused).await;
+    let ks = Arc::new(plugin_with(
+        &raw.url,
+        serde_json::json!({"http_request_max_retries": 1, "cache_ttl_seconds": 0}),
+    ));
+    for round in 0..3 {
+        let mut all = tokio::task::JoinSet::new();
+        for n in 0..4 {
+            let ks = ks.clone();
+            all.spawn(async move { ks.authenticate(&token(&format!("tok-{round}-{n}"))).await });
+        }
+        for r in all.join_all().await {
+            assert_eq!(r.unwrap().project_id, "p");
+        }
+        assert_eq!(
+            ks.authenticate(&token("tok")).await.unwrap().project_id,
+            "p"
+        );
+    }
+    let log = raw.log();
+    let dropped = log.iter().filter(|(_, _, answered)| !answered).count();
+    assert!(dropped >= 3, "the pool reused too few connections: {log:?}");
+    // Each dropped request was answered next, on a connection not used before.
+    for (i, (conn, method, answered)) in log.iter().enumerate() {
+        if !answered {
+            let (next_conn, next_method, next_answered) = &log[i + 1..]
+                .iter()
+                .find(|(c, _, _)| log[..=i].iter().all(|(seen, _, _)| seen != c))
+                .expect("a retry on a new connection");
+            assert_eq!(next_method, method);
+            assert!(next_answered);
+            assert!(next_conn > conn);
+        }
+    }
+    assert_eq!(log.iter().filter(|(_, m, a)| m == "GET" && *a).count(), 15);
+}
+
+#[actix_web::test]
+async fn retries_of_a_call_never_answered_are_bounded() {
+    let raw = start_raw(Dropping::All).await;
+    let ks = plugin_with(&raw.url, serde_json::json!({"http_request_max_retries": 2}));
+    assert!(is_503(ks.authenticate(&token("tok")).await));
+    let conns: Vec<_> = raw.log().iter().map(|(c, m, _)| (*c, m.clone())).collect();
+    assert_eq!(
+        conns,
+        vec![(0, "POST".into()), (1, "POST".into()), (2, "POST".into())]
+    );
+
+    let raw = start_raw(Dropping::All).await;
+    let ks = plugin_with(&raw.url, serde_json::json!({"http_request_max_retries": 0}));
+    assert!(is_503(ks.authenticate(&token("tok")).await));
+    assert_eq!(raw.log().len(), 1);
+}
+
+#[actix_web::test]
+async fn a_keystone_that_is_restarting_is_waited_for() {
+    // Nobody listens on the port at first (connection refused), Keystone comes up a little
+    // later: the retries (0.5 s, then 1 s, 2 s after failed connects) reach it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fake = web::Data::new(Fake::default());
+    fake.add("tok", Some("p"), &["admin"], "u", 600);
+    let ks = plugin_with(&format!("http://127.0.0.1:{port}"), serde_json::json!({}));
+    let later = fake.clone();
+    let starting = actix_web::rt::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        start_on(later, &format!("127.0.0.1:{port}"));
+    });
+    assert_eq!(
+        ks.authenticate(&token("tok")).await.unwrap().project_id,
+        "p"
+    );
+    starting.await.unwrap();
+    assert_eq!(fake.service_logins.load(Ordering::SeqCst), 1);
+}
+
+#[actix_web::test]
+async fn a_keystone_taking_seconds_to_validate_is_waited_for_with_the_defaults() {
+    let fake = web::Data::new(Fake::default());
+    fake.add("tok", Some("p"), &["admin"], "u", 600);
+    *fake.validation_delay.lock().unwrap() = Duration::from_secs(3);
+    let ks = plugin_with(&start(fake.clone()), serde_json::json!({}));
+    assert_eq!(
+        ks.authenticate(&token("tok")).await.unwrap().project_id,
+        "p"
+    );
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn the_defaults_are_keystonemiddlewares_where_it_has_one() {
+    let cfg: KeystoneConfig = serde_json::from_value(serde_json::json!({
+        "auth_url": "http://k", "username": "c", "password": "p",
+    }))
+    .unwrap();
+    assert_eq!(cfg.http_request_max_retries, 3);
+    assert_eq!(cfg.cache_ttl_seconds, 300);
+    // keystonemiddleware waits without limit; Coffer bounded, and far above a slow Keystone.
+    assert_eq!(cfg.timeout_ms, 10_000);
+    assert_eq!(cfg.http_connect_timeout, 3.0);
+    assert_eq!(cfg.stale_max_seconds, 600);
+    for bad in [0.0, -1.0, f64::NAN] {
+        let err = Keystone::new(
+            serde_json::from_value(serde_json::json!({
+                "auth_url": "http://k", "username": "c", "password": "p",
+            }))
+            .map(|mut c: KeystoneConfig| {
+                c.http_connect_timeout = bad;
+                c
+            })
+            .unwrap(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err,
+            PluginError::Config(
+                "auth.keystone.http_connect_timeout must be a positive number of seconds".into()
+            )
+        );
+    }
+    // Fractions of a second are fine (keystonemiddleware's is whole seconds).
+    assert!(Keystone::new(
+        serde_json::from_value(serde_json::json!({
+            "auth_url": "http://k", "username": "c", "password": "p",
+            "http_connect_timeout": 0.25, "http_request_max_retries": 0, "stale_max_seconds": 0,
+        }))
+        .unwrap()
+    )
+    .is_ok());
+}
+
+#[actix_web::test]
+async fn a_token_that_cannot_be_a_header_is_refused_without_asking() {
+    let fake = web::Data::new(Fake::default());
+    let ks = plugin(&start(fake.clone()), 60);
+    assert!(is_401(ks.authenticate(&token("tok\u{1}en")).await));
+    assert_eq!(fake.logins_started.load(Ordering::SeqCst), 0);
+}
+
+#[actix_web::test]
+async fn requests_do_not_wait_for_a_service_token_renewal() {
+    let fake = web::Data::new(Fake::default());
+    for n in 0..=51 {
+        fake.add(&format!("tok-{n}"), Some("p"), &["admin"], "u", 600);
+    }
+    // A service token living 2 s: renewed in the background after 1 s. That renewal (the
+    // second login) is held by the stand-in until released.
+    fake.service_ttl.store(2, Ordering::SeqCst);
+    fake.hold_login.store(2, Ordering::SeqCst);
+    let ks = Arc::new(plugin(&start(fake.clone()), 60));
+    ks.authenticate(&token("tok-0")).await.unwrap();
+    until("the background renewal asked Keystone", || {
+        fake.logins_started.load(Ordering::SeqCst) == 2
+    })
+    .await;
+
+    // 50 validations at once while the renewal hangs: all done, with the token held, before
+    // the renewal is let through.
+    let mut all = tokio::task::JoinSet::new();
+    for n in 1..=50 {
+        let ks = ks.clone();
+        all.spawn(async move { ks.authenticate(&token(&format!("tok-{n}"))).await });
+    }
+    let done = tokio::time::timeout(Duration::from_secs(60), all.join_all())
+        .await
+        .expect("validations waited for the service-token renewal");
+    assert!(done.iter().all(|r| r.as_ref().unwrap().project_id == "p"));
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 51);
+    assert_eq!(fake.service_logins.load(Ordering::SeqCst), 1);
+    assert!(fake
+        .validated_with
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|t| t == "svc-0"));
+
+    // Released: the renewed token is used from then on.
+    fake.release.notify_one();
+    until("the renewal completed", || {
+        fake.service_logins.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    until("the renewed token is current", || {
+        ks.inner.current().unwrap().token.expose_secret() == "svc-1"
+    })
+    .await;
+    ks.authenticate(&token("tok-51")).await.unwrap();
+    assert_eq!(fake.validated_with.lock().unwrap().last().unwrap(), "svc-1");
+}
+
+#[actix_web::test]
+async fn concurrent_requests_refused_for_a_stale_service_token_renew_it_once() {
+    let fake = web::Data::new(Fake::default());
+    for n in 0..=20 {
+        fake.add(&format!("tok-{n}"), Some("p"), &["admin"], "u", 600);
+    }
+    let ks = Arc::new(plugin(&start(fake.clone()), 60));
+    ks.authenticate(&token("tok-0")).await.unwrap();
+    fake.rotate_service_token();
+    let mut all = tokio::task::JoinSet::new();
+    for n in 1..=20 {
+        let ks = ks.clone();
+        all.spawn(async move { ks.authenticate(&token(&format!("tok-{n}"))).await });
+    }
+    for r in all.join_all().await {
+        assert_eq!(r.unwrap().project_id, "p");
+    }
+    assert_eq!(fake.service_logins.load(Ordering::SeqCst), 2);
+}
+
+#[actix_web::test]
+async fn a_token_is_served_stale_at_most_stale_max_seconds_after_its_validation() {
+    let fake = web::Data::new(Fake::default());
+    fake.add("known", Some("p"), &["admin"], "u", 600);
+    let ks = plugin_with(
+        &start(fake.clone()),
+        serde_json::json!({"cache_ttl_seconds": 1, "stale_max_seconds": 2}),
+    );
+    ks.authenticate(&token("known")).await.unwrap();
+    fake.broken.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Past the TTL, within stale_max: served, Keystone being down.
+    assert_eq!(
+        ks.authenticate(&token("known")).await.unwrap().project_id,
+        "p"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Past stale_max (2 s after the validation), though alive for ten minutes yet: 503.
+    assert!(is_503(ks.authenticate(&token("known")).await));
+    // Keystone back: validated again, and from then on the clock starts anew.
+    fake.broken.store(false, Ordering::SeqCst);
+    assert_eq!(
+        ks.authenticate(&token("known")).await.unwrap().project_id,
+        "p"
+    );
+}
+
+#[actix_web::test]
+async fn a_service_token_that_could_not_be_renewed_is_renewed_on_demand_once_expired() {
+    let fake = web::Data::new(Fake::default());
+    fake.add("a", Some("p"), &["admin"], "u", 600);
+    fake.add("b", Some("p"), &["admin"], "u", 600);
+    fake.add("c", Some("p"), &["admin"], "u", 600);
+    fake.service_ttl.store(2, Ordering::SeqCst);
+    let ks = plugin(&start(fake.clone()), 60);
+    ks.authenticate(&token("a")).await.unwrap();
+    // Logins fail: the background renewal (due after 1 s) fails and tries again.
+    fake.logins_fail.store(true, Ordering::SeqCst);
+    until("the background renewal failed twice", || {
+        fake.logins_started.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    until("the service token expired", || {
+        !ks.inner.current().unwrap().usable()
+    })
+    .await;
+    // The expired token is not used: a new one is asked for, and Keystone cannot give one.
+    assert!(is_503(ks.authenticate(&token("b")).await));
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 1);
+    fake.logins_fail.store(false, Ordering::SeqCst);
+    assert_eq!(ks.authenticate(&token("c")).await.unwrap().project_id, "p");
+    assert_eq!(fake.validations.load(Ordering::SeqCst), 2);
+    assert!(fake.service_logins.load(Ordering::SeqCst) >= 2);
+}
+
+#[test]
+fn background_renewal_waits_for_the_due_time_and_backs_off_after_failures() {
+    let at = |secs: u64| ServiceToken {
+        token: SecretString::from("t"),
+        expires_at: SystemTime::now() + Duration::from_secs(secs + 60),
+        renew_at: SystemTime::now() + Duration::from_secs(secs),
+    };
+    assert!(renewal_wait(Some(&at(3000)), 0) > Duration::from_secs(2990));
+    // Due already, or nothing held: not sooner than the minimum gap.
+    assert_eq!(renewal_wait(Some(&at(0)), 0), RENEWAL_MIN_GAP);
+    assert_eq!(renewal_wait(None, 0), RENEWAL_MIN_GAP);
+    let backoff: Vec<_> = [1, 2, 3, 5, 6, 40, u32::MAX]
+        .iter()
+        .map(|&f| renewal_wait(Some(&at(3000)), f).as_secs())
+        .collect();
+    assert_eq!(backoff, vec![1, 2, 4, 16, 30, 30, 30]);
 }
