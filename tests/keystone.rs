@@ -203,3 +203,32 @@ async fn keystone_unreachable_is_a_fast_503_in_barbicans_shape() {
     assert_eq!(res.status(), 200);
     srv.stop().await;
 }
+
+#[actix_web::test]
+async fn readiness_follows_keystone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = web::Data::new(Fake::default());
+    let srv = server(dir.path(), &start_fake(fake.clone())).await;
+    let readyz = || async {
+        let r = srv
+            .client
+            .get(srv.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        let status = r.status().as_u16();
+        (status, r.json::<serde_json::Value>().await.expect("json"))
+    };
+    let (status, body) = readyz().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["components"]["auth:keystone"], "ok");
+    // Keystone stops answering: the first probe says so.
+    fake.hang.store(true, Ordering::SeqCst);
+    let (status, body) = readyz().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["components"]["auth:keystone"], "unavailable");
+    fake.hang.store(false, Ordering::SeqCst);
+    let (status, body) = readyz().await;
+    assert_eq!(status, 200, "{body}");
+    srv.stop().await;
+}

@@ -63,6 +63,8 @@ const CONNECT_RETRY_DELAY_MAX: Duration = Duration::from_secs(60);
 /// servers (gunicorn: 2 s), so that sending on a connection the server is closing, which costs
 /// a retry, stays rare.
 const POOL_IDLE: Duration = Duration::from_secs(1);
+/// How long a readiness check waits for Keystone.
+const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
 /// How long a token Keystone refused is refused without asking again.
 const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 
@@ -581,6 +583,26 @@ impl Inner {
         Ok(fresh)
     }
 
+    /// Whether Keystone answers at all (for readiness): one request to the token endpoint,
+    /// no retry; any answer below 500 will do (without a token it is a 401).
+    async fn reachable(&self) -> Result<(), AuthError> {
+        let resp = self
+            .http
+            .pooled
+            .get(&self.tokens_url)
+            .timeout(HEALTH_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| unavailable(&format!("health check: {}", describe(&e))))?;
+        if resp.status().is_server_error() {
+            return Err(unavailable(&format!(
+                "health check: Keystone answered {}",
+                resp.status()
+            )));
+        }
+        Ok(())
+    }
+
     /// Authenticate as the service user.
     async fn fetch_service_token(&self) -> Result<ServiceToken, AuthError> {
         let body = json!({"auth": {
@@ -774,6 +796,10 @@ impl AuthPlugin for Keystone {
 
     async fn authenticate(&self, headers: &dyn HeaderLookup) -> Result<AuthContext, AuthError> {
         self.authenticate_headers(headers).await
+    }
+
+    async fn health(&self) -> Result<(), AuthError> {
+        self.inner.reachable().await
     }
 
     fn challenge(&self) -> Option<String> {

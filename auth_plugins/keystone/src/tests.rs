@@ -1107,3 +1107,21 @@ fn background_renewal_waits_for_the_due_time_and_backs_off_after_failures() {
         .collect();
     assert_eq!(backoff, vec![1, 2, 4, 16, 30, 30, 30]);
 }
+
+#[actix_web::test]
+async fn health_says_whether_keystone_answers() {
+    let fake = web::Data::new(Fake::default());
+    let ks = plugin(&start(fake.clone()), 60);
+    ks.health().await.expect("Keystone answers");
+    fake.broken.store(true, Ordering::SeqCst);
+    assert!(matches!(ks.health().await, Err(AuthError::Unavailable(_))));
+    fake.broken.store(false, Ordering::SeqCst);
+    ks.health().await.expect("Keystone answers again");
+    // Nothing listening at all.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let gone = plugin(&format!("http://{closed}"), 60);
+    assert!(matches!(gone.health().await, Err(AuthError::Unavailable(_))));
+}
