@@ -25,11 +25,12 @@ use diesel::r2d2::{self, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use secrecy::ExposeSecret;
 use thiserror::Error;
 
 use crate::config::DatabaseSettings;
 pub(crate) use conn::per_backend;
-pub use conn::{serialize_on, DbConn, Target, Timeouts};
+pub use conn::{redact_url, serialize_on, DbConn, Target, Timeouts};
 
 /// The migrations compiled into this binary, one set per backend (the same logical schema).
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -137,7 +138,7 @@ impl Db {
     /// Open the database `settings.url` names (creating a SQLite file and its directory if
     /// needed) and pool connections. PostgreSQL must be reachable now.
     pub fn open(settings: &DatabaseSettings) -> Result<Db, DbError> {
-        let target = Target::parse(&settings.url)?;
+        let target = Target::parse(settings.url.expose_secret())?;
         let timeouts = Timeouts {
             lock_ms: settings.timeout_ms,
             statement_ms: settings.statement_timeout_ms,
@@ -361,7 +362,7 @@ mod tests {
     pub(crate) fn temp_db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let settings = DatabaseSettings {
-            url: format!("sqlite://{}/sub/c.db", dir.path().display()),
+            url: format!("sqlite://{}/sub/c.db", dir.path().display()).into(),
             pool_size: 4,
             auto_migrate: true,
             timeout_ms: 2000,
