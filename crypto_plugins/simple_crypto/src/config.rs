@@ -268,10 +268,8 @@ mod tests {
         for shown in [format!("{cfg:?}"), format!("{cfg:#?}")] {
             assert!(!shown.contains("aW5saW5lLXNob3J0Y3V0"), "{shown}");
             assert!(!shown.contains("bGlzdGVkLW1hc3Rlci1r"), "{shown}");
-            assert!(
-                shown.contains("master_key") && shown.contains("\"old\""),
-                "{shown}"
-            );
+            assert!(shown.contains("master_key"), "{shown}");
+            assert!(shown.contains("\"old\""), "{shown}");
         }
         // The keys themselves are intact.
         assert_eq!(
