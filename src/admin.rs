@@ -132,13 +132,13 @@ pub fn rewrap_keks(settings: &Settings, opts: &RewrapOptions) -> anyhow::Result<
             .join("rewrap-keks.jsonl")
     });
     if let Some(dir) = audit_file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::files::create_private_dir(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut audit = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&audit_file)
+    // Owner-only, never through a symbolic link; an existing file's wider mode is reported.
+    let mut audit = crate::files::open_private_append(&audit_file)
         .with_context(|| format!("opening the audit file {}", audit_file.display()))?;
+    crate::files::warn_loose([("rewrap audit file", audit_file.as_path())]);
     let mut report = RewrapReport {
         audit_file: audit_file.clone(),
         ..Default::default()
@@ -263,4 +263,59 @@ fn rewrap_one(
     } else {
         Outcome::Changed
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn settings_in(dir: &std::path::Path) -> Settings {
+        let mut s = Settings::defaults();
+        s.server.data_dir = dir.join("data");
+        s.database.url = format!("sqlite://{}/data/coffer.db", dir.display()).into();
+        let db = Db::open(&s.database).unwrap();
+        db.prepare(true).unwrap();
+        s
+    }
+
+    fn opts(audit_file: Option<PathBuf>) -> RewrapOptions {
+        RewrapOptions {
+            store: None,
+            batch_size: 10,
+            dry_run: true,
+            audit_file,
+            progress: false,
+        }
+    }
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn the_rewrap_audit_file_is_owner_only_and_never_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = settings_in(tmp.path());
+        let report = rewrap_keks(&s, &opts(None)).unwrap();
+        let default = tmp.path().join("data/audit/rewrap-keks.jsonl");
+        assert_eq!(report.audit_file, default);
+        assert_eq!(mode(&tmp.path().join("data/audit")), 0o700);
+        assert_eq!(mode(&default), 0o600);
+        let lines = std::fs::read_to_string(&default).unwrap();
+        assert!(lines.contains("\"event\":\"start\"") && lines.contains("\"event\":\"end\""));
+
+        // A link planted where the audit file goes is refused; its target is left alone.
+        let target = tmp.path().join("elsewhere");
+        std::fs::write(&target, b"precious").unwrap();
+        let link = tmp.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = rewrap_keks(&s, &opts(Some(link.clone()))).unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&format!("opening the audit file {}", link.display())),
+            "{err:#}"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    }
 }

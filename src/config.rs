@@ -9,10 +9,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
+use secrecy::SecretString;
 use serde::Deserialize;
 
-/// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+/// The whole configuration. Its `Debug` hides every secret: the database URL is a
+/// [`SecretString`], and the plugin sections (which may hold master keys, PINs, passwords,
+/// header tokens) show their keys but none of their values (see [`Redacted`]).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `dev` (default) or `production`: production refuses generated keys and other shortcuts.
@@ -38,8 +41,77 @@ pub struct Settings {
     pub events: BTreeMap<String, EventSettings>,
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field cannot be forgotten here.
+        let Settings {
+            profile,
+            server,
+            database,
+            secrets,
+            containers,
+            plugins,
+            auth,
+            policy,
+            quotas,
+            orders,
+            logging,
+            stores,
+            crypto,
+            events,
+        } = self;
+        f.debug_struct("Settings")
+            .field("profile", profile)
+            .field("server", server)
+            .field("database", database)
+            .field("secrets", secrets)
+            .field("containers", containers)
+            .field("plugins", plugins)
+            .field("auth", auth)
+            .field("policy", policy)
+            .field("quotas", quotas)
+            .field("orders", orders)
+            .field("logging", logging)
+            .field("stores", stores)
+            .field("crypto", &RedactedSections(crypto))
+            .field("events", events)
+            .finish()
+    }
+}
+
+/// A plugin's settings for `Debug`: the shape (objects, arrays, keys, booleans) without any
+/// string or number, since any of them may be a key, a PIN, a password or a token.
+pub struct Redacted<'a>(pub &'a serde_json::Value);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use serde_json::Value;
+        match self.0 {
+            Value::Object(map) => f
+                .debug_map()
+                .entries(map.iter().map(|(k, v)| (k, Redacted(v))))
+                .finish(),
+            Value::Array(items) => f.debug_list().entries(items.iter().map(Redacted)).finish(),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Null => f.write_str("null"),
+            Value::String(_) | Value::Number(_) => f.write_str("[REDACTED]"),
+        }
+    }
+}
+
+/// Plugin sections by name, each [`Redacted`].
+struct RedactedSections<'a>(&'a BTreeMap<String, serde_json::Value>);
+
+impl std::fmt::Debug for RedactedSections<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, Redacted(v))))
+            .finish()
+    }
+}
+
 /// `[events.NAME]`: one instance of an event plugin.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EventSettings {
     /// The event plugin (`audit_log`, `webhook`, `command`, ...).
@@ -53,6 +125,17 @@ pub struct EventSettings {
     /// The plugin's own settings.
     #[serde(default)]
     pub settings: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for EventSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSettings")
+            .field("plugin", &self.plugin)
+            .field("on", &self.on)
+            .field("events", &self.events)
+            .field("settings", &self.settings.as_ref().map(Redacted))
+            .finish()
+    }
 }
 
 fn default_phases() -> Vec<String> {
@@ -108,8 +191,10 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` (relative), `sqlite:///abs/path.db`, or
-    /// `postgres://user:password@host:port/database` (any libpq URL).
-    pub url: String,
+    /// `postgres://user:password@host:port/database` (any libpq URL). Secret: it may hold a
+    /// password (in its user-info, `?password=` or `sslpassword=`); logs show
+    /// [`crate::db::redact_url`]'s form.
+    pub url: SecretString,
     /// Connections in the pool.
     pub pool_size: u32,
     /// Apply pending migrations when `coffer serve` starts.
@@ -149,7 +234,7 @@ pub struct PluginSettings {
     pub crypto_plugin: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct AuthSettings {
     /// The authentication plugin (`trusted_headers`).
     pub mode: String,
@@ -159,6 +244,19 @@ pub struct AuthSettings {
     /// Settings of authentication plugins, by plugin name (`[auth.keystone]`).
     #[serde(flatten)]
     pub plugin_settings: BTreeMap<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("mode", &self.mode)
+            .field(
+                "trust_headers_on_public_bind",
+                &self.trust_headers_on_public_bind,
+            )
+            .field("plugin_settings", &RedactedSections(&self.plugin_settings))
+            .finish()
+    }
 }
 
 /// `[policy]`: the authorization rules.
@@ -221,7 +319,7 @@ pub struct LoggingSettings {
 }
 
 /// `[stores.NAME]`: a secret-store plugin, optionally with a crypto plugin.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub store_plugin: String,
@@ -235,6 +333,18 @@ pub struct StoreSettings {
     /// The crypto plugin's settings; default: `[crypto.<crypto_plugin>]`.
     #[serde(default)]
     pub crypto: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("store_plugin", &self.store_plugin)
+            .field("crypto_plugin", &self.crypto_plugin)
+            .field("global_default", &self.global_default)
+            .field("store", &self.store.as_ref().map(Redacted))
+            .field("crypto", &self.crypto.as_ref().map(Redacted))
+            .finish()
+    }
 }
 
 const DEFAULTS: &str = r#"
@@ -440,13 +550,18 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     #[test]
     fn defaults_match_the_documented_ones() {
         let s = Settings::defaults();
         assert_eq!(s.server.bind, "127.0.0.1:9311");
-        assert_eq!(s.database.url, "sqlite://coffer-data/coffer.db");
+        assert_eq!(
+            s.database.url.expose_secret(),
+            "sqlite://coffer-data/coffer.db"
+        );
         assert_eq!(s.secrets.max_payload_bytes, 20000);
         assert_eq!(s.server.max_request_bytes, 25000);
         assert_eq!(s.profile, ProfileSetting::Dev);
@@ -502,7 +617,10 @@ master_key = "x"
         let s = Settings::load(Some(Path::new(path))).unwrap();
         let d = Settings::defaults();
         assert_eq!(s.server.bind, d.server.bind);
-        assert_eq!(s.database.url, d.database.url);
+        assert_eq!(
+            s.database.url.expose_secret(),
+            d.database.url.expose_secret()
+        );
         assert_eq!(s.effective_stores(), d.effective_stores());
         assert_eq!(
             s.auth.plugin_settings["trusted_headers"]["default_role"],
@@ -545,5 +663,73 @@ master_key = "x"
         }
         let err = Settings::load(Some(&dir.path().join("missing.toml"))).unwrap_err();
         assert!(err.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            r#"
+[database]
+url = "postgres://coffer:userinfo-pw@db:5432/c?password=query-pw&sslpassword=ssl-pw&sslmode=require"
+[crypto.simple_crypto]
+master_key = "bWFzdGVyLWtleS1ieXRlcy1iYXNlNjQtZW5jb2RlZDE="
+kek_cache_size = 4096
+[crypto.p11_crypto]
+library = "/usr/lib/softhsm/libsofthsm2.so"
+token_label = "coffer"
+pin = "hsm-pin-8642"
+[stores.hsm]
+store_plugin = "store_crypto"
+crypto_plugin = "p11_crypto"
+global_default = true
+[stores.hsm.crypto]
+library = "/x.so"
+slot_id = 0
+pin = 97531
+[stores.soft]
+store_plugin = "store_crypto"
+crypto_plugin = "simple_crypto"
+[stores.soft.crypto]
+master_keys = [{ id = "old", key = "b2xkLW1hc3Rlci1rZXktYnl0ZXMtYmFzZTY0LWVuYzE=" }]
+[auth]
+mode = "keystone"
+[auth.keystone]
+auth_url = "http://keystone:5000/v3"
+username = "coffer"
+password = "keystone-pw"
+[events.hook]
+plugin = "webhook"
+[events.hook.settings]
+url = "https://hooks.example/x?token=hook-token"
+headers = { Authorization = "Bearer header-token" }
+"#,
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        assert!(s.database.url.expose_secret().contains("userinfo-pw"));
+        assert_eq!(s.crypto["p11_crypto"]["pin"], "hsm-pin-8642");
+        for shown in [format!("{s:?}"), format!("{s:#?}")] {
+            for secret in [
+                "userinfo-pw",
+                "query-pw",
+                "ssl-pw",
+                "bWFzdGVyLWtleS1ieXRlcy1iYXNlNjQtZW5jb2RlZDE=",
+                "b2xkLW1hc3Rlci1rZXktYnl0ZXMtYmFzZTY0LWVuYzE=",
+                "hsm-pin-8642",
+                "97531",
+                "keystone-pw",
+                "hook-token",
+                "header-token",
+            ] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            // The shape is still there to debug with.
+            for visible in ["master_key", "pin", "Authorization", "global_default: true"] {
+                assert!(shown.contains(visible), "{visible} missing from {shown}");
+            }
+        }
     }
 }

@@ -182,7 +182,7 @@ fn build_store(
 pub fn load(settings: &Settings) -> anyhow::Result<Plugins> {
     registry::check()?;
     let data_dir = &settings.server.data_dir;
-    std::fs::create_dir_all(data_dir)
+    crate::files::create_private_dir(data_dir)
         .map_err(|e| anyhow!("cannot create data_dir {}: {e}", data_dir.display()))?;
     let store_cfgs = settings.effective_stores();
     let default_store = check_defaults(&store_cfgs)?;

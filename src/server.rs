@@ -1,6 +1,7 @@
 //! Start-up: configuration checks, database preparation, plugin loading, and the HTTP server.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,11 +9,13 @@ use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use plugin_api::AuthPlugin;
+use secrecy::ExposeSecret;
 
 use crate::api::host::{host_name, HostPolicy};
 use crate::api::{self, AppState};
 use crate::config::{ProfileSetting, Settings};
-use crate::db::Db;
+use crate::db::{sqlite_files, Db, Target};
+use crate::files;
 use crate::openapi;
 use crate::plugins;
 use crate::policy::Policy;
@@ -80,9 +83,105 @@ fn allowed_hosts(settings: &Settings, addr: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// Settings keys naming a file that holds a secret: what it is, and whether a relative path
+/// is under the data directory (as its plugin reads it) rather than the working directory.
+const SECRET_FILE_KEYS: &[(&str, &str, bool)] = &[
+    ("master_key_file", "master key file", false),
+    ("key_file", "master key file", false),
+    ("pin_file", "PIN file", false),
+    ("password_file", "password file", false),
+    ("proxy_secret_file", "proxy secret file", true),
+    ("chain_key_file", "audit chain key file", true),
+];
+
+/// The files and directories that hold secrets or the audit trail and should be owner-only:
+/// the data directory, SQLite's files, the generated dev master key, every key, PIN or
+/// password file the plugin settings name, the audit logs and the rewrap-keks audit file.
+pub fn private_paths(settings: &Settings) -> Vec<(&'static str, PathBuf)> {
+    let data_dir = &settings.server.data_dir;
+    let under_data = |p: &str| {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            data_dir.join(p)
+        }
+    };
+    let mut paths = vec![("data directory", data_dir.clone())];
+    if let Ok(Target::Sqlite(db)) = Target::parse(settings.database.url.expose_secret()) {
+        paths.extend(sqlite_files(&db).map(|f| ("database file", f)));
+    }
+    paths.push((
+        "generated master key file",
+        data_dir.join(simple_crypto::GENERATED_KEY_FILE),
+    ));
+    let audit = data_dir.join("audit");
+    paths.push(("rewrap audit file", audit.join("rewrap-keks.jsonl")));
+    paths.push(("audit directory", audit));
+
+    fn walk(
+        value: &serde_json::Value,
+        found: &mut Vec<(&'static str, PathBuf)>,
+        place: &dyn Fn(&str, bool) -> PathBuf,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    let known = SECRET_FILE_KEYS.iter().find(|(k, _, _)| k == key);
+                    match (known, v.as_str()) {
+                        (Some((_, what, under_data)), Some(path)) => {
+                            found.push((what, place(path, *under_data)))
+                        }
+                        _ => walk(v, found, place),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, found, place)),
+            _ => {}
+        }
+    }
+    let place = |p: &str, data_relative: bool| {
+        if data_relative {
+            under_data(p)
+        } else {
+            PathBuf::from(p)
+        }
+    };
+    let stores = settings.effective_stores();
+    let sections = settings
+        .crypto
+        .values()
+        .chain(
+            stores
+                .values()
+                .flat_map(|s| s.crypto.iter().chain(s.store.iter())),
+        )
+        .chain(settings.auth.plugin_settings.values())
+        .chain(settings.events.values().filter_map(|e| e.settings.as_ref()));
+    for section in sections {
+        walk(section, &mut paths, &place);
+    }
+    for event in settings.events.values().filter(|e| e.plugin == "audit_log") {
+        if let Some(path) = event.settings.as_ref().and_then(|s| s["path"].as_str()) {
+            paths.push(("audit log file", under_data(path)));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|(_, p)| seen.insert(p.clone()));
+    paths
+}
+
+/// Warn (naming the file and its mode) about each of [`private_paths`] that group or others
+/// may access.
+pub fn warn_loose_files(settings: &Settings) {
+    let paths = private_paths(settings);
+    files::warn_loose(paths.iter().map(|(what, p)| (*what, p.as_path())));
+}
+
 /// Open and migrate the database, load the plugins and the policy, start the order workers:
 /// everything but the socket.
 pub fn prepare(settings: &Settings) -> anyhow::Result<Arc<Services>> {
+    warn_loose_files(settings);
     let policy = Policy::load(settings.policy.defaults, settings.policy.file.as_deref())?;
     let plugins = plugins::load(settings)?;
     check_exposure(settings, plugins.auth.as_ref())?;

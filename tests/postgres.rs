@@ -283,7 +283,7 @@ fn pg_schema(conn: &mut PgConnection) -> BTreeMap<String, TableShape> {
 
 fn migrated(url: String) {
     let mut settings = coffer::config::Settings::defaults();
-    settings.database.url = url;
+    settings.database.url = url.into();
     let db = coffer::db::Db::open(&settings.database).expect("migrate");
     assert!(!db.prepare(true).expect("migrate").is_empty());
 }

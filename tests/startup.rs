@@ -263,3 +263,71 @@ fn cli_openapi_prints_the_checked_in_document() {
             .unwrap();
     assert_eq!(out, checked_in);
 }
+
+/// Owner-only files at start-up, and a warning for each one left wider (the real binary).
+#[test]
+fn files_wider_than_owner_only_are_reported_at_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let key = tmp.path().join("master.key");
+    std::fs::write(&key, "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\n").unwrap();
+    let chmod = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    chmod(&key, 0o600);
+    let config = tmp.path().join("coffer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[crypto.simple_crypto]\nmaster_key_file = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(&data).unwrap();
+    chmod(&data, 0o700);
+    let url = common::database_url(&data);
+    const WARNING: &str = "accessible to group or others";
+
+    // Created by coffer: owner-only, nothing to report.
+    let srv = common::CofferProcess::spawn_with_config(&data, &url, &config, &[]);
+    assert_eq!(srv.log_lines(WARNING), Vec::<String>::new());
+    let db_files: Vec<_> = ["coffer.db", "coffer.db-wal", "coffer.db-shm"]
+        .iter()
+        .map(|f| data.join(f))
+        .collect();
+    if !common::on_postgres() {
+        for f in &db_files {
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+    drop(srv);
+
+    // Left wider by someone: each is named with its mode.
+    chmod(&data, 0o755);
+    chmod(&key, 0o640);
+    let mut expected = vec![
+        ("data directory", data.clone(), "0755"),
+        ("master key file", key.clone(), "0640"),
+    ];
+    if !common::on_postgres() {
+        chmod(&db_files[0], 0o644);
+        expected.push(("database file", db_files[0].clone(), "0644"));
+    }
+    let srv = common::CofferProcess::spawn_with_config(&data, &url, &config, &[]);
+    let warnings = srv.log_lines(WARNING);
+    assert_eq!(warnings.len(), expected.len(), "{warnings:#?}");
+    for (what, path, mode) in expected {
+        assert!(
+            warnings
+                .iter()
+                .any(|l| l.contains(&format!("the {what} is"))
+                    && l.contains(&format!("file={}", path.display()))
+                    && l.contains(&format!("mode={mode}"))),
+            "{what} {} {mode} not in {warnings:#?}",
+            path.display()
+        );
+    }
+}

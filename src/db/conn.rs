@@ -21,6 +21,8 @@ use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 use super::DbError;
 
@@ -45,13 +47,34 @@ macro_rules! per_backend {
 pub(crate) use per_backend;
 
 /// Which database a `database.url` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Target {
     /// `sqlite://relative/path.db` or `sqlite:///absolute/path.db`.
     Sqlite(PathBuf),
-    /// `postgres://…` or `postgresql://…`, handed to libpq as is.
-    Postgres(String),
+    /// `postgres://…` or `postgresql://…`, handed to libpq as is (it may hold passwords).
+    Postgres(SecretString),
 }
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Target::Postgres(_) => f.debug_tuple("Postgres").field(&self.describe()).finish(),
+        }
+    }
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Target::Sqlite(a), Target::Sqlite(b)) => a == b,
+            (Target::Postgres(a), Target::Postgres(b)) => a.expose_secret() == b.expose_secret(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Target {}
 
 impl Target {
     /// The backend a URL selects, by its scheme.
@@ -65,7 +88,7 @@ impl Target {
             return Ok(Target::Sqlite(PathBuf::from(rest)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Target::Postgres(url.to_owned()));
+            return Ok(Target::Postgres(SecretString::from(url)));
         }
         Err(DbError::Migration(format!(
             "unsupported database.url {}: expected sqlite://path/to/file.db (sqlite:///absolute/path.db) \
@@ -78,30 +101,119 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Target::Postgres(url) => redact_url(url),
+            Target::Postgres(url) => redact_url(url.expose_secret()),
         }
     }
 }
 
-/// `url` with the password of its user-info part replaced by `***`.
+/// Query parameters whose value libpq takes as a password (compared percent-decoded and
+/// without regard to case, which redacts a little more than libpq would read).
+const PASSWORD_PARAMS: [&str; 2] = ["password", "sslpassword"];
+
+/// The parts of a connection URL: scheme, user-info (before the last `@` ahead of the path:
+/// libpq reads credentials up to an `@`, and a password may itself hold one), the rest.
+fn split_url(url: &str) -> Option<(&str, Option<&str>, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let path_start = rest.find('/').unwrap_or(rest.len());
+    Some(match rest[..path_start].rfind('@') {
+        Some(at) => (scheme, Some(&rest[..at]), &rest[at + 1..]),
+        None => (scheme, None, rest),
+    })
+}
+
+fn is_password_param(key: &str) -> bool {
+    let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+    PASSWORD_PARAMS
+        .iter()
+        .any(|p| key.trim().eq_ignore_ascii_case(p))
+}
+
+/// `url` with every password libpq would read from it replaced by `***`: the user-info's
+/// (`user:password@`) and the `password=` and `sslpassword=` query parameters. A string that
+/// is not a URL (a libpq `key=value` string) is not shown at all.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let Some((scheme, user_info, rest)) = split_url(url) else {
+        return "(not a URL, not shown)".to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            let masked = if user_info.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
+    let mut out = format!("{scheme}://");
+    if let Some(user_info) = user_info {
+        let (user, password) = match user_info.split_once(':') {
+            Some((user, _)) => (user, true),
+            None => (user_info, false),
+        };
+        if user.contains(['?', '&', '=', '#']) {
+            // Not a plain user name: the '@' may belong to a query value. Show nothing more.
+            out.push_str("***");
+            return out;
         }
-        None => url.to_owned(),
+        if password {
+            out.push_str(user);
+            out.push_str(":***");
+        } else {
+            out.push_str(user);
+        }
+        out.push('@');
     }
+    let (head, query) = match rest.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (rest, None),
+    };
+    out.push_str(head);
+    if let Some(query) = query {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| {
+                let key = param.split_once('=').map_or(param, |(k, _)| k);
+                if is_password_param(key) {
+                    format!("{key}=***")
+                } else {
+                    param.to_owned()
+                }
+            })
+            .collect();
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+/// The passwords in `url` (as written and percent-decoded), for [`scrub`].
+fn passwords_in(url: &str) -> Vec<String> {
+    let Some((_, user_info, rest)) = split_url(url) else {
+        return vec![url.to_owned()];
+    };
+    let mut found = Vec::new();
+    if let Some((_, password)) = user_info.and_then(|u| u.split_once(':')) {
+        found.push(password.to_owned());
+    }
+    if let Some((_, query)) = rest.split_once('?') {
+        for (key, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+            if is_password_param(key) {
+                found.push(value.to_owned());
+            }
+        }
+    }
+    let decoded: Vec<String> = found
+        .iter()
+        .map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    found.extend(decoded);
+    found.retain(|p| !p.is_empty());
+    // Longest first, so that a password containing another is replaced whole.
+    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    found
+}
+
+/// `message` (from libpq, which may quote part of the URL it could not parse) without any
+/// password of `url`.
+pub fn scrub(message: &str, url: &str) -> String {
+    passwords_in(url)
+        .iter()
+        .fold(message.to_owned(), |m, p| m.replace(p.as_str(), "***"))
 }
 
 /// Timeouts applied to every connection.
@@ -140,12 +252,12 @@ impl Manager {
                 Ok(DbConn::Sqlite(c))
             }
             Target::Postgres(url) => {
-                let url = with_default_params(url, self.timeouts.lock_ms);
+                let url = with_default_params(url.expose_secret(), self.timeouts.lock_ms);
                 let mut c = PgConnection::establish(&url).map_err(|e| {
                     DbError::Unavailable(format!(
                         "cannot connect to {}: {}",
                         redact_url(&url),
-                        e.to_string().trim()
+                        scrub(e.to_string().trim(), &url)
                     ))
                 })?;
                 c.batch_execute(&pg_session(self.timeouts))?;
@@ -229,15 +341,16 @@ fn pg_session(t: Timeouts) -> String {
 }
 
 /// Add libpq's `connect_timeout` (whole seconds, at least 1) and an `application_name` unless
-/// the URL sets them.
-fn with_default_params(url: &str, timeout_ms: u64) -> String {
-    let mut url = url.to_owned();
+/// the URL sets them. The result holds the URL's passwords: zeroized when dropped.
+fn with_default_params(url: &str, timeout_ms: u64) -> Zeroizing<String> {
+    let mut url = Zeroizing::new(url.to_owned());
     let mut add = |key: &str, value: &str| {
         let present = url
             .split_once('?')
             .is_some_and(|(_, q)| q.split('&').any(|kv| kv.split('=').next() == Some(key)));
         if !present {
-            url.push(if url.contains('?') { '&' } else { '?' });
+            let separator = if url.contains('?') { '&' } else { '?' };
+            url.push(separator);
             url.push_str(&format!("{key}={value}"));
         }
     };
@@ -327,6 +440,14 @@ mod tests {
             Target::parse("postgres://u:p@127.0.0.1:5432/coffer").unwrap(),
             Target::Postgres(_)
         ));
+        assert_eq!(
+            Target::parse("postgres://u:p@h/c").unwrap(),
+            Target::parse("postgres://u:p@h/c").unwrap()
+        );
+        assert_ne!(
+            Target::parse("postgres://u:p@h/c").unwrap(),
+            Target::parse("sqlite://c").unwrap()
+        );
         assert!(matches!(
             Target::parse("postgresql://h/db").unwrap(),
             Target::Postgres(_)
@@ -354,16 +475,83 @@ mod tests {
             "postgres://u:***@db/c",
             "an @ in the password"
         );
+        assert_eq!(
+            redact_url("postgres://db/c?sslmode=require&password=s3cret&sslpassword=k3y"),
+            "postgres://db/c?sslmode=require&password=***&sslpassword=***"
+        );
+        assert_eq!(
+            redact_url("postgresql://u:a@h1:5432,h2/c?PassWord=x&pass%77ord=y&sslpassword"),
+            "postgresql://u:***@h1:5432,h2/c?PassWord=***&pass%77ord=***&sslpassword=***",
+            "every spelling libpq (or a lenient reader) takes as a password"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p?w@h?password=q"),
+            "postgres://u:***@h?password=***",
+            "a '?' in the password, no path"
+        );
+        assert_eq!(
+            redact_url("postgres://h?user=a@b&password=c"),
+            "postgres://***",
+            "an '@' in a query value"
+        );
+        assert_eq!(
+            redact_url("host=h password=s3cret"),
+            "(not a URL, not shown)"
+        );
+    }
+
+    #[test]
+    fn every_password_form_is_redacted_from_descriptions_and_debug() {
+        let url = "postgres://coffer:userinfo-pw@db:5432/c?password=query-pw&sslpassword=ssl%2Dpw";
+        let target = Target::parse(url).unwrap();
+        for shown in [target.describe(), format!("{target:?}"), redact_url(url)] {
+            for secret in ["userinfo-pw", "query-pw", "ssl%2Dpw", "ssl-pw"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("coffer:***@db:5432/c"), "{shown}");
+        }
+        // libpq quotes what it cannot decode; the message keeps no password either way.
+        let libpq = "invalid percent-encoded token: \"ssl-pw\" (query-pw, userinfo-pw)";
+        assert_eq!(
+            scrub(libpq, url),
+            "invalid percent-encoded token: \"***\" (***, ***)"
+        );
+    }
+
+    #[test]
+    fn a_failed_connection_names_the_database_without_its_passwords() {
+        // Nothing listens on port 1 of loopback: libpq fails at once.
+        let url =
+            "postgres://coffer:userinfo-pw@127.0.0.1:1/c?password=query-pw&sslpassword=ssl-pw";
+        let manager = Manager::new(
+            Target::parse(url).unwrap(),
+            Timeouts {
+                lock_ms: 1000,
+                statement_ms: 1000,
+            },
+            Arc::new(Health::default()),
+        );
+        let Err(err) = manager.open() else {
+            panic!("nothing listens on 127.0.0.1:1");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("cannot connect to postgres://coffer:***@127.0.0.1:1/c"),
+            "{err}"
+        );
+        for secret in ["userinfo-pw", "query-pw", "ssl-pw"] {
+            assert!(!err.contains(secret), "{secret} in {err}");
+        }
     }
 
     #[test]
     fn libpq_defaults_are_added_once() {
         assert_eq!(
-            with_default_params("postgres://h/db", 2500),
+            with_default_params("postgres://h/db", 2500).as_str(),
             "postgres://h/db?connect_timeout=3&application_name=coffer"
         );
         assert_eq!(
-            with_default_params("postgres://h/db?connect_timeout=9&sslmode=disable", 100),
+            with_default_params("postgres://h/db?connect_timeout=9&sslmode=disable", 100).as_str(),
             "postgres://h/db?connect_timeout=9&sslmode=disable&application_name=coffer"
         );
     }

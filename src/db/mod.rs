@@ -18,6 +18,7 @@ mod sql;
 pub mod stores;
 mod writer;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +26,12 @@ use diesel::r2d2::{self, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use secrecy::ExposeSecret;
 use thiserror::Error;
 
 use crate::config::DatabaseSettings;
 pub(crate) use conn::per_backend;
-pub use conn::{serialize_on, DbConn, Target, Timeouts};
+pub use conn::{redact_url, serialize_on, DbConn, Target, Timeouts};
 
 /// The migrations compiled into this binary, one set per backend (the same logical schema).
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -137,7 +139,7 @@ impl Db {
     /// Open the database `settings.url` names (creating a SQLite file and its directory if
     /// needed) and pool connections. PostgreSQL must be reachable now.
     pub fn open(settings: &DatabaseSettings) -> Result<Db, DbError> {
-        let target = Target::parse(&settings.url)?;
+        let target = Target::parse(settings.url.expose_secret())?;
         let timeouts = Timeouts {
             lock_ms: settings.timeout_ms,
             statement_ms: settings.statement_timeout_ms,
@@ -258,15 +260,49 @@ impl Db {
     }
 }
 
+/// The files of a SQLite database: the database, its WAL and shared-memory index, and its
+/// rollback journal (used before WAL is switched on).
+pub fn sqlite_files(path: &std::path::Path) -> [PathBuf; 4] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [
+        path.to_owned(),
+        with("-wal"),
+        with("-shm"),
+        with("-journal"),
+    ]
+}
+
 /// Open the SQLite writer's connection and start the writer. WAL is a property of the file:
 /// it is switched here, before the pool opens connections concurrently (switching needs an
 /// exclusive lock).
+///
+/// The directory is created 0700 and the database file 0600 before SQLite opens it (SQLite
+/// would create it 0644; it creates `-wal`, `-shm` and `-journal` with the database's mode).
+/// None of these files may be a symbolic link.
 fn start_sqlite_writer(path: &std::path::Path, t: Timeouts) -> Result<writer::Writer, DbError> {
     use diesel::connection::SimpleConnection;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        crate::files::create_private_dir(dir)
             .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display())))?;
     }
+    for file in sqlite_files(path) {
+        crate::files::refuse_symlink(&file).map_err(|e| {
+            DbError::Migration(format!(
+                "refusing the database file {}: {e}",
+                file.display()
+            ))
+        })?;
+    }
+    crate::files::ensure_private_file(path).map_err(|e| {
+        DbError::Migration(format!(
+            "cannot open the database file {}: {e}",
+            path.display()
+        ))
+    })?;
     let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())
         .map_err(|e| DbError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     c.batch_execute(&format!(
@@ -377,7 +413,7 @@ mod tests {
     pub(crate) fn temp_db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let settings = DatabaseSettings {
-            url: format!("sqlite://{}/sub/c.db", dir.path().display()),
+            url: format!("sqlite://{}/sub/c.db", dir.path().display()).into(),
             pool_size: 4,
             auto_migrate: true,
             timeout_ms: 2000,
@@ -439,5 +475,53 @@ mod tests {
             .get_result(&mut conn)
             .unwrap();
         assert_eq!(s.synchronous, 2, "FULL");
+    }
+
+    #[test]
+    fn sqlite_files_are_owner_only_and_never_symlinks() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let (dir, db) = temp_db();
+        db.prepare(true).unwrap();
+        // A write, so that the WAL and its index exist.
+        db.write(|c| {
+            diesel::sql_query("CREATE TABLE t (x INTEGER)")
+                .execute(c)
+                .map_err(DbError::from)
+        })
+        .unwrap();
+        let path = dir.path().join("sub/c.db");
+        assert_eq!(mode(&dir.path().join("sub")), 0o700);
+        let [file, wal, shm, _journal] = sqlite_files(&path);
+        for f in [&file, &wal, &shm] {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        drop(db);
+
+        // A database file (or its WAL) that is a symbolic link is refused, and nothing is
+        // written through it.
+        let elsewhere = dir.path().join("elsewhere.db");
+        std::fs::write(&elsewhere, b"").unwrap();
+        for (name, link) in [("l.db", "l.db"), ("w.db", "w.db-wal")] {
+            let linked = dir.path().join(link);
+            std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+            let settings = DatabaseSettings {
+                url: format!("sqlite://{}", dir.path().join(name).display()).into(),
+                pool_size: 1,
+                auto_migrate: true,
+                timeout_ms: 2000,
+                statement_timeout_ms: 30_000,
+            };
+            let err = Db::open(&settings)
+                .err()
+                .expect("a symbolic link is refused");
+            assert!(
+                err.to_string().contains("refusing the database file")
+                    && err.to_string().contains(link),
+                "{err}"
+            );
+        }
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"");
     }
 }

@@ -19,7 +19,7 @@ pub fn settings_in(dir: &std::path::Path) -> Settings {
     let mut s = Settings::defaults();
     s.server.bind = "127.0.0.1:0".into();
     s.server.data_dir = dir.to_path_buf();
-    s.database.url = database_url(dir);
+    s.database.url = database_url(dir).into();
     s.server.workers = Some(2);
     s
 }

@@ -183,7 +183,7 @@ fn bench_config(args: &Args) -> P11Config {
         library: args.module.clone().into(),
         token_label: Some(args.token.clone()),
         slot_id: None,
-        pin: Some(args.pin.clone()),
+        pin: Some(args.pin.clone().into()),
         pin_env: None,
         pin_file: None,
         mkek_label: "bench-mkek".into(),

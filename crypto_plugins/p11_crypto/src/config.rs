@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::types::AuthPin;
 use plugin_api::PluginError;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -22,9 +23,9 @@ pub struct P11Config {
     #[serde(default)]
     pub slot_id: Option<u64>,
     /// The user PIN: inline (avoid outside tests), from an environment variable, or from a
-    /// file (first line). Exactly one.
+    /// file (first line). Exactly one. Zeroized when dropped, never in `Debug`.
     #[serde(default)]
-    pub pin: Option<String>,
+    pub pin: Option<SecretString>,
     #[serde(default)]
     pub pin_env: Option<String>,
     #[serde(default)]
@@ -149,7 +150,7 @@ impl P11Config {
     /// The user PIN from its one configured source. Never logged.
     pub fn load_pin(&self) -> Result<AuthPin, PluginError> {
         let text: Zeroizing<String> = match (&self.pin, &self.pin_env, &self.pin_file) {
-            (Some(pin), None, None) => Zeroizing::new(pin.clone()),
+            (Some(pin), None, None) => Zeroizing::new(pin.expose_secret().to_owned()),
             (None, Some(var), None) => Zeroizing::new(std::env::var(var).map_err(|_| {
                 PluginError::Config(format!(
                     "pin_env names {var}, which is not set (or not UTF-8)"
@@ -272,5 +273,16 @@ mod tests {
         two["pin"] = "1".into();
         two["pin_env"] = "X".into();
         assert!(parse(two).unwrap().load_pin().is_err());
+    }
+
+    #[test]
+    fn debug_shows_no_pin() {
+        let c = parse(serde_json::json!({"library": "/x.so", "slot_id": 0, "pin": "hsm-pin-8642"}))
+            .unwrap();
+        for shown in [format!("{c:?}"), format!("{:?}", c.clone())] {
+            assert!(!shown.contains("hsm-pin-8642"), "{shown}");
+            assert!(shown.contains("pin"), "{shown}");
+        }
+        assert!(c.load_pin().is_ok());
     }
 }

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use plugin_api::{PluginContext, PluginError, Profile};
 use ring::rand::{SecureRandom, SystemRandom};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -24,9 +25,9 @@ pub struct SimpleCryptoConfig {
     #[serde(default)]
     pub master_keys: Vec<MasterKeyConfig>,
     /// Shortcut for one key given inline as base64 (for instance from
-    /// `COFFER__CRYPTO__SIMPLE_CRYPTO__MASTER_KEY`).
+    /// `COFFER__CRYPTO__SIMPLE_CRYPTO__MASTER_KEY`). Zeroized when dropped, never in `Debug`.
     #[serde(default)]
-    pub master_key: Option<String>,
+    pub master_key: Option<SecretString>,
     /// Shortcut for one key read from a file (base64 text).
     #[serde(default)]
     pub master_key_file: Option<PathBuf>,
@@ -54,8 +55,9 @@ fn default_cache_size() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct MasterKeyConfig {
     pub id: String,
+    /// The key inline (base64). Zeroized when dropped, never in `Debug`.
     #[serde(default)]
-    pub key: Option<String>,
+    pub key: Option<SecretString>,
     #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// The name of an environment variable holding the key.
@@ -104,7 +106,7 @@ fn read_key_file(id: &str, path: &Path) -> Result<Zeroizing<[u8; 32]>, PluginErr
 impl MasterKeyConfig {
     fn load(&self) -> Result<MasterKey, PluginError> {
         let bytes = match (&self.key, &self.key_file, &self.key_env) {
-            (Some(k), None, None) => decode_key(&self.id, k)?,
+            (Some(k), None, None) => decode_key(&self.id, k.expose_secret())?,
             (None, Some(p), None) => read_key_file(&self.id, p)?,
             (None, None, Some(var)) => {
                 let text = Zeroizing::new(std::env::var(var).map_err(|_| {
@@ -185,7 +187,7 @@ impl SimpleCryptoConfig {
         match (&self.master_key, &self.master_key_file) {
             (Some(k), None) => keys.push(MasterKey {
                 id: self.master_key_id.clone(),
-                bytes: decode_key(&self.master_key_id, k)?,
+                bytes: decode_key(&self.master_key_id, k.expose_secret())?,
             }),
             (None, Some(p)) => keys.push(MasterKey {
                 id: self.master_key_id.clone(),
@@ -249,5 +251,30 @@ impl SimpleCryptoConfig {
             active,
             generated,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_key() {
+        let cfg: SimpleCryptoConfig = serde_json::from_value(serde_json::json!({
+            "master_key": "aW5saW5lLXNob3J0Y3V0LWtleS1ieXRlcy0zMmJ5dGU=",
+            "master_keys": [{"id": "old", "key": "bGlzdGVkLW1hc3Rlci1rZXktYnl0ZXMtMzItYnl0ZXM="}],
+        }))
+        .unwrap();
+        for shown in [format!("{cfg:?}"), format!("{cfg:#?}")] {
+            assert!(!shown.contains("aW5saW5lLXNob3J0Y3V0"), "{shown}");
+            assert!(!shown.contains("bGlzdGVkLW1hc3Rlci1r"), "{shown}");
+            assert!(shown.contains("master_key"), "{shown}");
+            assert!(shown.contains("\"old\""), "{shown}");
+        }
+        // The keys themselves are intact.
+        assert_eq!(
+            cfg.master_keys[0].key.as_ref().map(|k| k.expose_secret()),
+            Some("bGlzdGVkLW1hc3Rlci1rZXktYnl0ZXMtMzItYnl0ZXM=")
+        );
     }
 }

@@ -8,11 +8,18 @@
 //! - `queue_size` (default 1000): events waiting for delivery. When the queue is full the new
 //!   event is dropped and counted (the request is never slowed down by a slow receiver).
 //!
+//! - `cafile`: a PEM file of CA certificates to trust for an `https` URL, besides the built-in
+//!   Mozilla roots (a private CA).
+//!
 //! A 2xx is delivered; a 408, 429 or 5xx, or no answer, is retried; any other status is
-//! dropped at once (the receiver refused it). The body is the event's JSON (no payloads ever),
-//! with `Content-Type: application/json` and `X-Coffer-Event: <kind>`.
+//! dropped at once (the receiver refused it). Redirects are never followed (a redirect would
+//! carry the event and the custom headers to another URL): a 3xx is logged with its `Location`
+//! and the event dropped without retrying, since a redirect will not fix itself. The body is
+//! the event's JSON (no payloads ever), with `Content-Type: application/json` and
+//! `X-Coffer-Event: <kind>`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -21,14 +28,16 @@ use std::time::Duration;
 use plugin_api::{
     Event, EventPlugin, Factory, PluginContext, PluginDescriptor, PluginError, PluginStatus,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
     url: String,
+    /// Values are secrets (an `Authorization` token): never in `Debug`, marked sensitive.
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: BTreeMap<String, SecretString>,
     #[serde(default = "default_timeout")]
     timeout_ms: u64,
     #[serde(default = "default_attempts")]
@@ -37,6 +46,9 @@ struct Settings {
     backoff_ms: u64,
     #[serde(default = "default_queue")]
     queue_size: usize,
+    /// PEM file of CA certificates to trust, besides the built-in Mozilla roots.
+    #[serde(default)]
+    cafile: Option<PathBuf>,
 }
 
 fn default_timeout() -> u64 {
@@ -61,9 +73,9 @@ struct Delivery {
 }
 
 struct Sender {
+    client: reqwest::Client,
     url: reqwest::Url,
     headers: reqwest::header::HeaderMap,
-    timeout: Duration,
     max_attempts: u32,
     backoff: Duration,
     name: String,
@@ -80,8 +92,9 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
     for (k, v) in &s.headers {
         let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
             .map_err(|e| config(format!("header {k:?}: {e}")))?;
-        let value = reqwest::header::HeaderValue::from_str(v)
+        let mut value = reqwest::header::HeaderValue::from_str(v.expose_secret())
             .map_err(|e| config(format!("header {k:?}: {e}")))?;
+        value.set_sensitive(true);
         headers.insert(name, value);
     }
     if s.max_attempts == 0 || s.queue_size == 0 || s.timeout_ms == 0 {
@@ -89,10 +102,26 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
             "max_attempts, queue_size and timeout_ms must be positive".into(),
         ));
     }
+    let mut client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(s.timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("coffer-webhook/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &s.cafile {
+        let cafile = |e: String| config(format!("cafile {}: {e}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| cafile(e.to_string()))?;
+        for cert in
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| cafile(e.to_string()))?
+        {
+            client = client.add_root_certificate(cert);
+        }
+    }
+    let client = client
+        .build()
+        .map_err(|e| config(format!("HTTP client: {e}")))?;
     let sender = Sender {
+        client,
         url,
         headers,
-        timeout: Duration::from_millis(s.timeout_ms),
         max_attempts: s.max_attempts,
         backoff: Duration::from_millis(s.backoff_ms),
         name: ctx.instance.to_owned(),
@@ -164,26 +193,16 @@ impl Sender {
                 return;
             }
         };
-        let client = match reqwest::Client::builder()
-            .timeout(self.timeout)
-            .user_agent(concat!("coffer-webhook/", env!("CARGO_PKG_VERSION")))
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(webhook = %self.name, error = %e, "no HTTP client; events will not be delivered");
-                return;
-            }
-        };
         while let Ok(d) = rx.recv() {
-            runtime.block_on(self.deliver(&client, d));
+            runtime.block_on(self.deliver(d));
         }
     }
 
-    async fn deliver(&self, client: &reqwest::Client, d: Delivery) {
+    async fn deliver(&self, d: Delivery) {
         let mut wait = self.backoff;
         for attempt in 1..=self.max_attempts {
-            let result = client
+            let result = self
+                .client
                 .post(self.url.clone())
                 .headers(self.headers.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -193,6 +212,16 @@ impl Sender {
                 .await;
             let retry = match result {
                 Ok(r) if r.status().is_success() => return,
+                Ok(r) if r.status().is_redirection() => {
+                    let location = r
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+                    tracing::warn!(webhook = %self.name, status = r.status().as_u16(), location = ?location,
+                        "webhook answered with a redirect, which is not followed (set url to \
+                         the final address); the event is not retried");
+                    false
+                }
                 Ok(r) => {
                     let s = r.status().as_u16();
                     tracing::warn!(webhook = %self.name, status = s, attempt, "webhook refused an event");
