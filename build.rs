@@ -4,6 +4,12 @@
 use std::process::Command;
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=COFFER_GIT_COMMIT");
+    // A build without the repository (a Docker context) is told the commit.
+    if let Ok(commit) = std::env::var("COFFER_GIT_COMMIT") {
+        println!("cargo:rustc-env=COFFER_GIT_COMMIT={commit}");
+        return;
+    }
     let commit = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

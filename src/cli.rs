@@ -56,6 +56,11 @@ pub enum Command {
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
     },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Audit files.
     Audit {
         #[command(subcommand)]
@@ -117,6 +122,13 @@ pub struct KeyArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Read the configuration (defaults, file, environment), check it, and print what is in
+    /// effect with every secret redacted; exit non-zero when it would not start.
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the hash chain of audit files (give rotated files oldest first): report the first
     /// line that was edited, removed, inserted or reordered, and exit non-zero.
@@ -174,6 +186,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { files, key_file },
         } => verify_audit(&files, key_file.as_deref()),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            println!("{settings:#?}");
+            server::check_settings(&settings)?;
+            println!("configuration ok");
+            Ok(())
+        }
         Command::Health { url, timeout_ms } => {
             let url = match url {
                 Some(u) => u,
@@ -208,7 +229,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Db { command } => {
-            let db = Db::open(&load()?.database)?;
+            let settings = load()?;
+            // `db status` only looks: a SQLite database that does not exist is not created.
+            if matches!(command, DbCommand::Status) {
+                let url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
+                if let Ok(crate::db::Target::Sqlite(path)) = crate::db::Target::parse(&url) {
+                    if !path.exists() {
+                        println!(
+                            "no database at {} yet (coffer serve or coffer db upgrade creates it)",
+                            path.display()
+                        );
+                        println!("applied: ");
+                        println!("pending: {}", crate::db::known_sqlite_versions().join(", "));
+                        return Ok(());
+                    }
+                }
+            }
+            let db = Db::open(&settings.database)?;
             match command {
                 DbCommand::Upgrade => {
                     let applied = db.upgrade()?;

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// The whole configuration. Its `Debug` hides every secret: the database URL is a
@@ -360,7 +360,7 @@ keep_alive_seconds = 5
 max_connections = 4096
 
 [database]
-url = "sqlite://coffer-data/coffer.db"
+url = ""
 pool_size = 8
 auto_migrate = true
 timeout_ms = 5000
@@ -405,6 +405,28 @@ format = "text"
 access = true
 "#;
 
+/// A configuration error names the setting the way the user may have written it: a key of the
+/// file (`database.pool_size`) and its environment variable (`COFFER__DATABASE__POOL_SIZE`).
+fn name_the_setting(message: &str) -> String {
+    let key = message.split('`').nth(1).filter(|k| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    });
+    match key {
+        Some(k) => {
+            let env = format!("COFFER__{}", k.replace('.', "__").to_ascii_uppercase());
+            let source = if std::env::var_os(&env).is_some() {
+                format!("environment variable {env}")
+            } else {
+                format!("{k} in the configuration file, or environment variable {env}")
+            };
+            format!("{message} (the setting: {source})")
+        }
+        None => message.to_owned(),
+    }
+}
+
 /// The name of the store used when `[stores]` is empty and its crypto plugin is
 /// `simple_crypto`; with another crypto plugin, the store is named after that plugin.
 pub const DEFAULT_STORE: &str = "software";
@@ -436,13 +458,27 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true),
         );
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .context("reading configuration")?
             .try_deserialize()
-            .map_err(|e| anyhow!("invalid configuration: {e}"))?;
+            .map_err(|e| {
+                anyhow!(
+                    "invalid configuration: {}",
+                    name_the_setting(&e.to_string())
+                )
+            })?;
+        settings.fill_derived();
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Defaults that follow other settings: the database lives in the data directory.
+    fn fill_derived(&mut self) {
+        if self.database.url.expose_secret().is_empty() {
+            let path = self.server.data_dir.join("coffer.db");
+            self.database.url = format!("sqlite://{}", path.display()).into();
+        }
     }
 
     /// Defaults only (for tests and tools).
@@ -452,6 +488,8 @@ impl Settings {
             .build()
             .and_then(|c| c.try_deserialize())
             .unwrap_or_else(|e| panic!("built-in defaults do not parse: {e}"));
+        let mut settings: Settings = settings;
+        settings.fill_derived();
         settings
     }
 
@@ -550,8 +588,6 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
-
     use super::*;
 
     #[test]
@@ -663,6 +699,30 @@ master_key = "x"
         }
         let err = Settings::load(Some(&dir.path().join("missing.toml"))).unwrap_err();
         assert!(err.to_string().contains("does not exist"));
+        // A value of the wrong type names the setting both ways it can be written.
+        let path = dir.path().join("typed.toml");
+        std::fs::write(&path, "[database]\npool_size = \"many\"").unwrap();
+        let err = format!("{:#}", Settings::load(Some(&path)).unwrap_err());
+        assert!(
+            err.contains("database.pool_size") && err.contains("COFFER__DATABASE__POOL_SIZE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_database_defaults_to_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\ndata_dir = \"/var/lib/coffer\"").unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        assert_eq!(
+            s.database.url.expose_secret(),
+            "sqlite:///var/lib/coffer/coffer.db"
+        );
+        assert_eq!(
+            Settings::defaults().database.url.expose_secret(),
+            "sqlite://coffer-data/coffer.db"
+        );
     }
 
     #[test]

@@ -31,16 +31,30 @@ pub struct Running {
     pub addr: SocketAddr,
 }
 
-/// Refuse configurations that would make the server unsafe, given its authentication plugin.
-pub fn check_exposure(settings: &Settings, auth: &dyn AuthPlugin) -> anyhow::Result<()> {
-    let production = settings.profile == ProfileSetting::Production;
-    if production && settings.server.host_href.is_none() {
+/// The checks of the configuration that need no plugin, database or socket: the policy file,
+/// the log level, the production profile's required settings (`coffer config check`).
+pub fn check_settings(settings: &Settings) -> anyhow::Result<()> {
+    Policy::load(settings.policy.defaults, settings.policy.file.as_deref())?;
+    crate::logging::filter(&settings.logging.level)?;
+    require_host_href(settings)
+}
+
+/// Production refuses refs that follow the client's `Host`.
+fn require_host_href(settings: &Settings) -> anyhow::Result<()> {
+    if settings.profile == ProfileSetting::Production && settings.server.host_href.is_none() {
         bail!(
             "server.host_href is required in profile = \"production\": refs and Location \
              headers must not follow whatever Host a client sends (set it to the public URL, \
              e.g. https://kms.example.com)"
         );
     }
+    Ok(())
+}
+
+/// Refuse configurations that would make the server unsafe, given its authentication plugin.
+pub fn check_exposure(settings: &Settings, auth: &dyn AuthPlugin) -> anyhow::Result<()> {
+    let production = settings.profile == ProfileSetting::Production;
+    require_host_href(settings)?;
     if !auth.believes_caller() {
         return Ok(());
     }

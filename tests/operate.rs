@@ -267,3 +267,76 @@ fn the_command_line_keeps_its_small_promises() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.status.success(), "{err}");
 }
+
+fn coffer(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
+    cmd.args(args)
+        .env_remove("COFFER_CONFIG")
+        .env_remove("RUST_LOG")
+        .current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_check_shows_the_effective_settings_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("coffer.toml");
+    std::fs::write(
+        &config,
+        "[database]\nurl = \"postgres://coffer:pw-in-url@db:5432/c?sslpassword=ssl-pw\"\n\
+         [crypto.simple_crypto]\nmaster_key = \"c2hhcmVkLW1hc3Rlci1rZXktZm9yLXRlc3RzLTMyYj0=\"\n\
+         [auth.keystone]\npassword = \"ks-password\"\n",
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let (ok, out, err) = coffer(&["--config", &config, "config", "check"], &[], dir.path());
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("configuration ok") && out.contains("pool_size"),
+        "{out}"
+    );
+    for secret in ["pw-in-url", "ssl-pw", "c2hhcmVk", "ks-password"] {
+        assert!(!out.contains(secret), "{secret} shown: {out}");
+    }
+    // What would not start is said, with the setting's name.
+    let (ok, _, err) = coffer(
+        &["--config", &config, "config", "check"],
+        &[("COFFER__PROFILE", "production")],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("server.host_href"), "{err}");
+    let (ok, _, err) = coffer(
+        &["config", "check"],
+        &[("COFFER__DATABASE__POOL_SIZE", "many")],
+        dir.path(),
+    );
+    assert!(
+        !ok && err.contains("environment variable COFFER__DATABASE__POOL_SIZE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn db_status_never_creates_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, out, err) = coffer(
+        &["db", "status"],
+        &[("COFFER__SERVER__DATA_DIR", data.to_str().unwrap())],
+        dir.path(),
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("no database at") && out.contains("pending: 2026"),
+        "{out}"
+    );
+    assert!(!data.join("coffer.db").exists() && !data.exists());
+}

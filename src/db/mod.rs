@@ -371,6 +371,13 @@ where
     Ok((known, applied))
 }
 
+/// The SQLite migration versions this binary has (what a new SQLite database would get).
+pub fn known_sqlite_versions() -> Vec<String> {
+    diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+        .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
+        .unwrap_or_default()
+}
+
 fn refuse_newer(conn: &mut DbConn) -> Result<SchemaStatus, DbError> {
     let status = schema_status(conn)?;
     if !status.unknown.is_empty() {

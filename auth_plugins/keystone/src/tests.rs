@@ -1123,5 +1123,8 @@ async fn health_says_whether_keystone_answers() {
         l.local_addr().unwrap()
     };
     let gone = plugin(&format!("http://{closed}"), 60);
-    assert!(matches!(gone.health().await, Err(AuthError::Unavailable(_))));
+    assert!(matches!(
+        gone.health().await,
+        Err(AuthError::Unavailable(_))
+    ));
 }
