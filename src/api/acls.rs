@@ -154,8 +154,17 @@ async fn remove(
 }
 
 /// A secret's ACL (`{"read": {"project-access": true}}` when it has none).
-#[utoipa::path(get, path = "/v1/secrets/{secret_id}/acl", tag = "acls",
-    params(("secret_id" = String, Path)), responses((status = 200, body = AclView)))]
+#[utoipa::path(get, path = "/v1/secrets/{secret_id}/acl", tag = "acls", operation_id = "get_secret_acl",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
+    responses(
+        (status = 200, description = "The ACL (`project-access` true and no users when none is set)", body = AclView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "SecretACL(s) retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn secret_get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -165,10 +174,20 @@ pub async fn secret_get(
 }
 
 /// Replace a secret's ACL (`project-access` defaults to true, `users` to none).
-#[utoipa::path(put, path = "/v1/secrets/{secret_id}/acl", tag = "acls",
-    params(("secret_id" = String, Path)),
-    request_body(content = AclView, content_type = "application/json"),
-    responses((status = 200, body = AclRefBody), (status = 400, body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/v1/secrets/{secret_id}/acl", tag = "acls", operation_id = "put_secret_acl",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
+    request_body(content = AclView, content_type = "application/json", example = json!({"read": {"users": ["c4f2a1b3d5e64789a0b1c2d3e4f5a6b7"], "project-access": false}})),
+    responses(
+        (status = 200, description = "Replaced", body = AclRefBody),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'ACL': 'x' is not of type 'array'. Invalid property: 'read'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "SecretACL(s) Update attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn secret_put(
     state: web::Data<AppState>,
     caller: Caller,
@@ -189,10 +208,20 @@ pub async fn secret_put(
 }
 
 /// Change a secret's ACL (what the body does not name stays).
-#[utoipa::path(patch, path = "/v1/secrets/{secret_id}/acl", tag = "acls",
-    params(("secret_id" = String, Path)),
-    request_body(content = AclView, content_type = "application/json"),
-    responses((status = 200, body = AclRefBody)))]
+#[utoipa::path(patch, path = "/v1/secrets/{secret_id}/acl", tag = "acls", operation_id = "patch_secret_acl",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
+    request_body(content = AclView, content_type = "application/json", example = json!({"read": {"users": ["c4f2a1b3d5e64789a0b1c2d3e4f5a6b7"], "project-access": false}})),
+    responses(
+        (status = 200, description = "Changed", body = AclRefBody),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'ACL': 'x' is not of type 'array'. Invalid property: 'read'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "SecretACL(s) Update attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn secret_patch(
     state: web::Data<AppState>,
     caller: Caller,
@@ -213,8 +242,17 @@ pub async fn secret_patch(
 }
 
 /// Remove a secret's ACL (200 with body `null`, as Barbican answers).
-#[utoipa::path(delete, path = "/v1/secrets/{secret_id}/acl", tag = "acls",
-    params(("secret_id" = String, Path)), responses((status = 200, description = "`null`")))]
+#[utoipa::path(delete, path = "/v1/secrets/{secret_id}/acl", tag = "acls", operation_id = "delete_secret_acl",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
+    responses(
+        (status = 200, description = "Removed: the body is `null`, as Barbican answers", body = serde_json::Value, example = json!(null)),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "SecretACL(s) deletion attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn secret_delete(
     state: web::Data<AppState>,
     caller: Caller,
@@ -224,8 +262,17 @@ pub async fn secret_delete(
 }
 
 /// A container's ACL.
-#[utoipa::path(get, path = "/v1/containers/{container_id}/acl", tag = "acls",
-    params(("container_id" = String, Path)), responses((status = 200, body = AclView)))]
+#[utoipa::path(get, path = "/v1/containers/{container_id}/acl", tag = "acls", operation_id = "get_container_acl",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
+    responses(
+        (status = 200, description = "The ACL (`project-access` true and no users when none is set)", body = AclView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerACL(s) retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+    ))]
 pub async fn container_get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -235,10 +282,20 @@ pub async fn container_get(
 }
 
 /// Replace a container's ACL.
-#[utoipa::path(put, path = "/v1/containers/{container_id}/acl", tag = "acls",
-    params(("container_id" = String, Path)),
-    request_body(content = AclView, content_type = "application/json"),
-    responses((status = 200, body = AclRefBody)))]
+#[utoipa::path(put, path = "/v1/containers/{container_id}/acl", tag = "acls", operation_id = "put_container_acl",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
+    request_body(content = AclView, content_type = "application/json", example = json!({"read": {"users": ["c4f2a1b3d5e64789a0b1c2d3e4f5a6b7"], "project-access": false}})),
+    responses(
+        (status = 200, description = "Replaced", body = AclRefBody),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'ACL': 'x' is not of type 'array'. Invalid property: 'read'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerACL(s) Update attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+    ))]
 pub async fn container_put(
     state: web::Data<AppState>,
     caller: Caller,
@@ -259,10 +316,20 @@ pub async fn container_put(
 }
 
 /// Change a container's ACL.
-#[utoipa::path(patch, path = "/v1/containers/{container_id}/acl", tag = "acls",
-    params(("container_id" = String, Path)),
-    request_body(content = AclView, content_type = "application/json"),
-    responses((status = 200, body = AclRefBody)))]
+#[utoipa::path(patch, path = "/v1/containers/{container_id}/acl", tag = "acls", operation_id = "patch_container_acl",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
+    request_body(content = AclView, content_type = "application/json", example = json!({"read": {"users": ["c4f2a1b3d5e64789a0b1c2d3e4f5a6b7"], "project-access": false}})),
+    responses(
+        (status = 200, description = "Changed", body = AclRefBody),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'ACL': 'x' is not of type 'array'. Invalid property: 'read'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerACL(s) Update attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+    ))]
 pub async fn container_patch(
     state: web::Data<AppState>,
     caller: Caller,
@@ -283,8 +350,17 @@ pub async fn container_patch(
 }
 
 /// Remove a container's ACL.
-#[utoipa::path(delete, path = "/v1/containers/{container_id}/acl", tag = "acls",
-    params(("container_id" = String, Path)), responses((status = 200, description = "`null`")))]
+#[utoipa::path(delete, path = "/v1/containers/{container_id}/acl", tag = "acls", operation_id = "delete_container_acl",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
+    responses(
+        (status = 200, description = "Removed: the body is `null`, as Barbican answers", body = serde_json::Value, example = json!(null)),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerACL(s) deletion attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+    ))]
 pub async fn container_delete(
     state: web::Data<AppState>,
     caller: Caller,

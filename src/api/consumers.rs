@@ -13,9 +13,20 @@ use crate::service::consumers::ops;
 
 /// Register a consumer of a secret (idempotent); returns the secret's metadata.
 #[utoipa::path(post, path = "/v1/secrets/{secret_id}/consumers", tag = "consumers",
-    params(("secret_id" = String, Path)),
+    operation_id = "add_secret_consumer",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
     request_body(content = super::views::SecretConsumerRef, content_type = "application/json"),
-    responses((status = 200, body = SecretView)))]
+    responses(
+        (status = 200, description = "Registered (also when it already was): the secret's metadata with its consumers", body = SecretView),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'Secret Consumer': 'resource_id' is a required property. Invalid property: 'None'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "SecretConsumer creation attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn add(
     state: web::Data<AppState>,
     caller: Caller,
@@ -50,8 +61,19 @@ pub async fn add(
 
 /// A secret's consumers (paging).
 #[utoipa::path(get, path = "/v1/secrets/{secret_id}/consumers", tag = "consumers",
-    params(("secret_id" = String, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = ConsumerList<SecretConsumerView>)))]
+    operation_id = "list_secret_consumers",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 10, at most 100)"),
+        ("offset" = Option<i64>, Query, description = "Items to skip"),
+    ),
+    responses(
+        (status = 200, description = "A page of the secret's consumers", body = ConsumerList<SecretConsumerView>),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "SecretConsumers(s) retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -90,9 +112,18 @@ pub async fn list(
 
 /// Remove a consumer of a secret; returns the secret's metadata.
 #[utoipa::path(delete, path = "/v1/secrets/{secret_id}/consumers", tag = "consumers",
-    params(("secret_id" = String, Path)),
+    operation_id = "remove_secret_consumer",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
     request_body(content = super::views::SecretConsumerRef, content_type = "application/json"),
-    responses((status = 200, body = SecretView), (status = 404, body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, description = "Removed: the secret's metadata with its remaining consumers", body = SecretView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "SecretConsumer deletion attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret or consumer", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Consumer not found."})),
+    ))]
 pub async fn remove(
     state: web::Data<AppState>,
     caller: Caller,

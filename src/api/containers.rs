@@ -16,9 +16,18 @@ use crate::service::consumers::ops as consumer_ops;
 use crate::service::containers::ops;
 
 /// Create a container.
-#[utoipa::path(post, path = "/v1/containers", tag = "containers",
-    request_body(content = ContainerView, content_type = "application/json"),
-    responses((status = 201, body = ContainerRefBody), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/containers", tag = "containers", operation_id = "create_container",
+    request_body(content = crate::openapi::NewContainerDoc, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = ContainerRefBody,
+            headers(("Location" = String, description = "The container's ref"))),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'Container': 'nope' is not one of ['generic', 'rsa', 'certificate']. Invalid property: 'type'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Container creation attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "A referenced secret does not exist", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret provided for 'password' doesn't exist."})),
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -53,9 +62,18 @@ pub async fn create(
 }
 
 /// List the project's containers (paging; `name` and `type` filters).
-#[utoipa::path(get, path = "/v1/containers", tag = "containers",
-    params(("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query), ("name" = Option<String>, Query), ("type" = Option<String>, Query)),
-    responses((status = 200, body = ContainerList)))]
+#[utoipa::path(get, path = "/v1/containers", tag = "containers", operation_id = "list_containers",
+    params(
+        ("limit" = Option<i64>, Query, description = "Page size (default 10, at most 100)"),
+        ("offset" = Option<i64>, Query, description = "Items to skip"),
+        ("name" = Option<String>, Query, description = "Exact name"),
+        ("type" = Option<String>, Query, description = "`generic`, `rsa` or `certificate`"),
+    ),
+    responses(
+        (status = 200, description = "A page of containers", body = ContainerList),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Containers(s) retrieval attempt not allowed - please review your user/project privileges"})),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -100,9 +118,17 @@ pub async fn list(
 }
 
 /// A container.
-#[utoipa::path(get, path = "/v1/containers/{container_id}", tag = "containers",
-    params(("container_id" = String, Path)),
-    responses((status = 200, body = ContainerView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/containers/{container_id}", tag = "containers", operation_id = "get_container",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
+    responses(
+        (status = 200, description = "The container", body = ContainerView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Container retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -123,8 +149,17 @@ pub async fn get(
 }
 
 /// Delete a container (its consumers go with it).
-#[utoipa::path(delete, path = "/v1/containers/{container_id}", tag = "containers",
-    params(("container_id" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/containers/{container_id}", tag = "containers", operation_id = "delete_container",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
+    responses(
+        (status = 204, description = "Deleted (its secrets stay)"),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Container deletion attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+    ))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
@@ -142,8 +177,23 @@ pub async fn delete(
 
 /// Add a secret reference to a generic container.
 #[utoipa::path(post, path = "/v1/containers/{container_id}/secrets", tag = "containers",
-    params(("container_id" = String, Path)),
-    responses((status = 201, body = ContainerRefBody), (status = 409, body = crate::error::ErrorBody)))]
+    operation_id = "add_container_secret",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
+    request_body(content = super::views::ContainerSecretRef, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added", body = ContainerRefBody,
+            headers(("Location" = String, description = "The container's ref"))),
+        (status = 400, description = "Not a generic container, or an invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Only 'generic' containers can be modified."})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Container Secret creation attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+        (status = 409, description = "Already in the container under that name", body = crate::error::ErrorBody,
+            example = json!({"code": 409, "title": "Conflict", "description": "Conflict. A secret with that name and ID is already stored in this container. The same secret can exist in a container as long as the name is unique."})),
+    ))]
 pub async fn add_secret(
     state: web::Data<AppState>,
     caller: Caller,
@@ -184,7 +234,18 @@ pub async fn add_secret(
 
 /// Remove a secret reference from a container.
 #[utoipa::path(delete, path = "/v1/containers/{container_id}/secrets", tag = "containers",
-    params(("container_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    operation_id = "remove_container_secret",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
+    request_body(content = super::views::ContainerSecretRef, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Container Secret deletion attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container, or the secret is not in it", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret provided is not in the container"})),
+    ))]
 pub async fn remove_secret(
     state: web::Data<AppState>,
     caller: Caller,
@@ -230,9 +291,20 @@ async fn container_body(
 
 /// Register a consumer of a container (idempotent).
 #[utoipa::path(post, path = "/v1/containers/{container_id}/consumers", tag = "consumers",
-    params(("container_id" = String, Path)),
+    operation_id = "add_container_consumer",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
     request_body(content = super::views::ContainerConsumerRef, content_type = "application/json"),
-    responses((status = 200, body = ContainerView)))]
+    responses(
+        (status = 200, description = "Registered (also when it already was): the container with its consumers", body = ContainerView),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'Consumer': 'URL' is a required property. Invalid property: 'None'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerConsumer creation attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+    ))]
 pub async fn add_consumer(
     state: web::Data<AppState>,
     caller: Caller,
@@ -265,8 +337,19 @@ pub async fn add_consumer(
 
 /// A container's consumers (paging).
 #[utoipa::path(get, path = "/v1/containers/{container_id}/consumers", tag = "consumers",
-    params(("container_id" = String, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = ConsumerList<ContainerConsumerView>)))]
+    operation_id = "list_container_consumers",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 10, at most 100)"),
+        ("offset" = Option<i64>, Query, description = "Items to skip"),
+    ),
+    responses(
+        (status = 200, description = "A page of the container's consumers", body = ConsumerList<ContainerConsumerView>),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerConsumers(s) retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
+    ))]
 pub async fn list_consumers(
     state: web::Data<AppState>,
     caller: Caller,
@@ -305,9 +388,18 @@ pub async fn list_consumers(
 
 /// Remove a consumer of a container (the consumer's or the container's project only).
 #[utoipa::path(delete, path = "/v1/containers/{container_id}/consumers", tag = "consumers",
-    params(("container_id" = String, Path)),
+    operation_id = "remove_container_consumer",
+    params(
+        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
+    ),
     request_body(content = super::views::ContainerConsumerRef, content_type = "application/json"),
-    responses((status = 200, body = ContainerView), (status = 404, body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, description = "Removed: the container with its remaining consumers", body = ContainerView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerConsumer deletion attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown container or consumer", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Consumer not found."})),
+    ))]
 pub async fn remove_consumer(
     state: web::Data<AppState>,
     caller: Caller,

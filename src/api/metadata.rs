@@ -37,8 +37,17 @@ fn metadata_ref(href: &str, secret_id: &str) -> String {
 
 /// All of a secret's user metadata.
 #[utoipa::path(get, path = "/v1/secrets/{secret_id}/metadata", tag = "secret metadata",
-    params(("secret_id" = String, Path, description = "The secret's UUID")),
-    responses((status = 200, body = MetadataBody), (status = 404, body = crate::error::ErrorBody)))]
+    operation_id = "get_secret_metadata",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
+    responses(
+        (status = 200, description = "Every key and value", body = MetadataBody),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Secret metadata retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn get_all(
     state: web::Data<AppState>,
     caller: Caller,
@@ -60,9 +69,20 @@ pub async fn get_all(
 
 /// Replace all of a secret's user metadata (keys are lower-cased).
 #[utoipa::path(put, path = "/v1/secrets/{secret_id}/metadata", tag = "secret metadata",
-    params(("secret_id" = String, Path, description = "The secret's UUID")),
+    operation_id = "put_secret_metadata",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
     request_body(content = MetadataBody, content_type = "application/json"),
-    responses((status = 201, body = MetadataRefBody), (status = 400, body = crate::error::ErrorBody)))]
+    responses(
+        (status = 201, description = "Replaced", body = MetadataRefBody),
+        (status = 400, description = "Invalid metadata", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Invalid Metadata. Keys and Values must be Strings."})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Secret metadata creation attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn put_all(
     state: web::Data<AppState>,
     caller: Caller,
@@ -93,9 +113,21 @@ pub async fn put_all(
 
 /// Add one key.
 #[utoipa::path(post, path = "/v1/secrets/{secret_id}/metadata", tag = "secret metadata",
-    params(("secret_id" = String, Path, description = "The secret's UUID")),
+    operation_id = "add_secret_metadatum",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+    ),
     request_body(content = MetadatumBody, content_type = "application/json"),
-    responses((status = 201, body = MetadatumBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses(
+        (status = 201, description = "Added", body = MetadatumBody,
+            headers(("Location" = String, description = "The key's URL"))),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'SecretMetadatum': 'value' is a required property. Invalid property: 'value'"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+        (status = 409, description = "The key exists", body = crate::error::ErrorBody,
+            example = json!({"code": 409, "title": "Conflict", "description": "Conflict. Key in request is already in the secret metadata"})),
+    ))]
 pub async fn post_one(
     state: web::Data<AppState>,
     caller: Caller,
@@ -123,8 +155,16 @@ pub async fn post_one(
 
 /// One key.
 #[utoipa::path(get, path = "/v1/secrets/{secret_id}/metadata/{key}", tag = "secret metadata",
-    params(("secret_id" = String, Path), ("key" = String, Path)),
-    responses((status = 200, body = MetadatumBody), (status = 404, body = crate::error::ErrorBody)))]
+    operation_id = "get_secret_metadatum",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+        ("key" = String, Path, description = "The metadata key (lower case)", example = "environment"),
+    ),
+    responses(
+        (status = 200, description = "The key and its value", body = MetadatumBody),
+        (status = 404, description = "Unknown secret or key", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret metadata not found."})),
+    ))]
 pub async fn get_one(
     state: web::Data<AppState>,
     caller: Caller,
@@ -143,9 +183,19 @@ pub async fn get_one(
 
 /// Change one key's value (the body's key must be the URL's).
 #[utoipa::path(put, path = "/v1/secrets/{secret_id}/metadata/{key}", tag = "secret metadata",
-    params(("secret_id" = String, Path), ("key" = String, Path)),
+    operation_id = "put_secret_metadatum",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+        ("key" = String, Path, description = "The metadata key (lower case)", example = "environment"),
+    ),
     request_body(content = MetadatumBody, content_type = "application/json"),
-    responses((status = 200, body = MetadatumBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, description = "Changed", body = MetadatumBody),
+        (status = 404, description = "Unknown secret or key", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret metadata not found."})),
+        (status = 409, description = "The body's key is not the URL's", body = crate::error::ErrorBody,
+            example = json!({"code": 409, "title": "Conflict", "description": "Key in request data does not match key in the "})),
+    ))]
 pub async fn put_one(
     state: web::Data<AppState>,
     caller: Caller,
@@ -180,8 +230,16 @@ pub async fn put_one(
 
 /// Remove one key.
 #[utoipa::path(delete, path = "/v1/secrets/{secret_id}/metadata/{key}", tag = "secret metadata",
-    params(("secret_id" = String, Path), ("key" = String, Path)),
-    responses((status = 204, description = "Removed (also when absent)")))]
+    operation_id = "delete_secret_metadatum",
+    params(
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+        ("key" = String, Path, description = "The metadata key (lower case)", example = "environment"),
+    ),
+    responses(
+        (status = 204, description = "Removed (also when absent)"),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+    ))]
 pub async fn delete_one(
     state: web::Data<AppState>,
     caller: Caller,

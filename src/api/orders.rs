@@ -15,9 +15,16 @@ use crate::json::json_response;
 use crate::service::orders::ops;
 
 /// Submit an order. It is durable once the 202 is sent; most orders are already ACTIVE by then.
-#[utoipa::path(post, path = "/v1/orders", tag = "orders",
-    request_body(content = super::views::OrderDoc, content_type = "application/json"),
-    responses((status = 202, body = OrderRefBody), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", operation_id = "create_order",
+    request_body(content = crate::openapi::NewOrderDoc, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted (usually already ACTIVE); poll the order", body = OrderRefBody,
+            headers(("Location" = String, description = "The order's ref"))),
+        (status = 400, description = "Invalid order", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'Order': 'algorithm' is required field for key type order. Invalid property: 'meta'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Order creation attempt not allowed - please review your user/project privileges"})),
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -60,9 +67,17 @@ struct OrderList {
 }
 
 /// The project's orders (paging).
-#[utoipa::path(get, path = "/v1/orders", tag = "orders",
-    params(("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, description = "`{\"orders\": [...], \"total\": N}` with paging links")))]
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", operation_id = "list_orders",
+    params(
+        ("limit" = Option<i64>, Query, description = "Page size (default 10, at most 100)"),
+        ("offset" = Option<i64>, Query, description = "Items to skip"),
+    ),
+    responses(
+        (status = 200, description = "A page of orders (`orders`, `total`, and `previous`/`next` links)",
+            body = serde_json::Value, example = json!({"orders": [{"created": "2026-03-02T09:41:07.512394", "updated": "2026-03-02T09:41:07.514922", "status": "ACTIVE", "type": "key", "meta": {"name": "backup-key", "algorithm": "aes", "bit_length": 256, "mode": "cbc", "payload_content_type": "application/octet-stream", "expiration": null}, "sub_status": "Unknown", "sub_status_message": "Unknown", "creator_id": "3a5e6b2f0c9d4e1f8a7b6c5d4e3f2a1b", "secret_ref": "http://127.0.0.1:9311/v1/secrets/0c6f071c-85b1-4e93-b465-91105453145c", "order_ref": "http://127.0.0.1:9311/v1/orders/f0daa1b4-6fca-458c-a32d-9a9dec104208"}], "total": 1})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Order(s) retrieval attempt not allowed - please review your user/project privileges"})),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -93,7 +108,11 @@ pub async fn list(
 }
 
 /// Orders cannot be updated.
-#[utoipa::path(put, path = "/v1/orders", tag = "orders", responses((status = 405, body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/v1/orders", tag = "orders", operation_id = "update_orders",
+    responses(
+        (status = 405, description = "Orders cannot be updated", body = crate::error::ErrorBody,
+            example = json!({"code": 405, "title": "Method Not Allowed", "description": "Order update is not supported."})),
+    ))]
 pub async fn update(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     state
         .services
@@ -105,9 +124,17 @@ pub async fn update(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
 }
 
 /// An order.
-#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders",
-    params(("order_id" = String, Path)),
-    responses((status = 200, body = super::views::OrderDoc), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders", operation_id = "get_order",
+    params(
+        ("order_id" = String, Path, description = "The order's UUID", example = "f0daa1b4-6fca-458c-a32d-9a9dec104208"),
+    ),
+    responses(
+        (status = 200, description = "The order", body = super::views::OrderDoc),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Order retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown order", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Order not found."})),
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -127,8 +154,17 @@ pub async fn get(
 }
 
 /// Delete an order (what it generated stays).
-#[utoipa::path(delete, path = "/v1/orders/{order_id}", tag = "orders",
-    params(("order_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/orders/{order_id}", tag = "orders", operation_id = "delete_order",
+    params(
+        ("order_id" = String, Path, description = "The order's UUID", example = "f0daa1b4-6fca-458c-a32d-9a9dec104208"),
+    ),
+    responses(
+        (status = 204, description = "Deleted (what it generated stays)"),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Order deletion attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown order", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Order not found."})),
+    ))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,

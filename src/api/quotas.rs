@@ -14,7 +14,12 @@ use crate::json::json_response;
 use crate::service::quotas::ops;
 
 /// The caller's project's effective quotas (-1: unlimited).
-#[utoipa::path(get, path = "/v1/quotas", tag = "quotas", responses((status = 200, body = QuotasView)))]
+#[utoipa::path(get, path = "/v1/quotas", tag = "quotas", operation_id = "get_quotas",
+    responses(
+        (status = 200, description = "The caller's project's effective quotas", body = QuotasView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Quotas attempt not allowed - please review your user/project privileges"})),
+    ))]
 pub async fn effective(
     state: web::Data<AppState>,
     caller: Caller,
@@ -36,7 +41,16 @@ pub async fn effective(
 }
 
 /// Every project's quota overrides (service admins).
-#[utoipa::path(get, path = "/v1/project-quotas", tag = "quotas", responses((status = 200, body = ProjectQuotasList), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/project-quotas", tag = "quotas", operation_id = "list_project_quotas",
+    params(
+        ("limit" = Option<i64>, Query, description = "Page size (default 10, at most 100)"),
+        ("offset" = Option<i64>, Query, description = "Items to skip"),
+    ),
+    responses(
+        (status = 200, description = "A page of the projects with quota overrides", body = ProjectQuotasList),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Project Quotas attempt not allowed - please review your user/project privileges"})),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -75,8 +89,17 @@ pub async fn list(
 }
 
 /// One project's quota overrides (service admins).
-#[utoipa::path(get, path = "/v1/project-quotas/{project_id}", tag = "quotas",
-    params(("project_id" = String, Path)), responses((status = 200, body = ProjectQuotasView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/project-quotas/{project_id}", tag = "quotas", operation_id = "get_project_quotas",
+    params(
+        ("project_id" = String, Path, description = "The project's id", example = "7a1c2f9e0b4d4c3e8f5a6b7c8d9e0f1a"),
+    ),
+    responses(
+        (status = 200, description = "The project's quota overrides", body = ProjectQuotasView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Project Quotas attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "The project has no quota overrides", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Project quotas not found."})),
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -97,10 +120,19 @@ pub async fn get(
 }
 
 /// Set a project's quota overrides (service admins).
-#[utoipa::path(put, path = "/v1/project-quotas/{project_id}", tag = "quotas",
-    params(("project_id" = String, Path)),
-    request_body(content = ProjectQuotasView, content_type = "application/json"),
-    responses((status = 204), (status = 400, body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/v1/project-quotas/{project_id}", tag = "quotas", operation_id = "put_project_quotas",
+    params(
+        ("project_id" = String, Path, description = "The project's id", example = "7a1c2f9e0b4d4c3e8f5a6b7c8d9e0f1a"),
+    ),
+    request_body(content = ProjectQuotasView, content_type = "application/json",
+        example = json!({"project_quotas": {"secrets": 500, "orders": 100, "containers": 100, "consumers": -1, "cas": 0}})),
+    responses(
+        (status = 204, description = "Set"),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'Project Quota': 'x' is not of type 'integer'. Invalid property: 'project_quotas'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Project Quotas attempt not allowed - please review your user/project privileges"})),
+    ))]
 pub async fn put(
     state: web::Data<AppState>,
     caller: Caller,
@@ -130,8 +162,17 @@ pub async fn put(
 }
 
 /// Remove a project's quota overrides (service admins).
-#[utoipa::path(delete, path = "/v1/project-quotas/{project_id}", tag = "quotas",
-    params(("project_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/project-quotas/{project_id}", tag = "quotas", operation_id = "delete_project_quotas",
+    params(
+        ("project_id" = String, Path, description = "The project's id", example = "7a1c2f9e0b4d4c3e8f5a6b7c8d9e0f1a"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Project Quotas attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "The project has no quota overrides", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Project quotas not found."})),
+    ))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,

@@ -46,15 +46,19 @@ pub struct NewSecretDoc {
 
 /// Create a secret, with its payload (one step) or metadata only (two step).
 #[utoipa::path(
-    post, path = "/v1/secrets", tag = "secrets",
-    params(("X-Project-Id" = String, Header, description = "The caller's project")),
+    post, path = "/v1/secrets", tag = "secrets", operation_id = "create_secret",
     request_body(content = NewSecretDoc, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created; `Location` is the secret's ref", body = SecretRefBody),
-        (status = 400, description = "Invalid body", body = crate::error::ErrorBody),
-        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
-        (status = 413, description = "Payload or body too large", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 201, description = "Created", body = SecretRefBody,
+            headers(("Location" = String, description = "The secret's ref"))),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'Secret': If 'payload' is supplied, 'payload_content_type' must also be supplied.. Invalid property: 'payload_content_type'"})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Secret creation attempt not allowed - please review your user/project privileges"})),
+        (status = 413, description = "Payload or body too large", body = crate::error::ErrorBody,
+            example = json!({"code": 413, "title": "Request Entity Too Large", "description": "Provided information too large to process"})),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody,
+            example = json!({"code": 415, "title": "Unsupported Media Type", "description": "Unexpected content type. Expected content types are: ['application/json']"})),
     )
 )]
 pub async fn create(
@@ -167,9 +171,8 @@ fn non_empty(v: Option<&str>) -> Option<String> {
 
 /// List the project's secrets, with paging, filters and sorting.
 #[utoipa::path(
-    get, path = "/v1/secrets", tag = "secrets",
+    get, path = "/v1/secrets", tag = "secrets", operation_id = "list_secrets",
     params(
-        ("X-Project-Id" = String, Header, description = "The caller's project"),
         ("limit" = Option<i64>, Query, description = "Page size (default 10, at most 100)"),
         ("offset" = Option<i64>, Query, description = "Items to skip"),
         ("name" = Option<String>, Query, description = "Exact name (case-insensitive)"),
@@ -181,10 +184,12 @@ fn non_empty(v: Option<&str>) -> Option<String> {
         ("updated" = Option<String>, Query, description = "Date filter"),
         ("expiration" = Option<String>, Query, description = "Date filter"),
         ("sort" = Option<String>, Query, description = "e.g. `name:desc,created`"),
+        ("OpenStack-API-Version" = Option<String>, Header, description = "The microversion: `key-manager 1.0` (the default), `key-manager 1.1`, `key-manager 1.2` or `key-manager latest`; from 1.1 each secret lists its `consumers`"),
     ),
     responses(
         (status = 200, description = "A page of secrets", body = SecretList),
-        (status = 400, description = "Invalid query", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid query", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "URI provided invalid query string parameters."})),
     )
 )]
 pub async fn list(
@@ -364,16 +369,25 @@ async fn payload_response(
 
 /// A secret's metadata; with an `Accept` other than JSON, its payload (legacy form).
 #[utoipa::path(
-    get, path = "/v1/secrets/{secret_id}", tag = "secrets",
+    get, path = "/v1/secrets/{secret_id}", tag = "secrets", operation_id = "get_secret",
     params(
-        ("secret_id" = String, Path, description = "The secret's UUID"),
-        ("X-Project-Id" = String, Header, description = "The caller's project"),
-        ("OpenStack-API-Version" = Option<String>, Header, description = "`key-manager 1.1` adds `consumers`"),
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+        ("OpenStack-API-Version" = Option<String>, Header, description = "The microversion: `key-manager 1.0` (the default), `key-manager 1.1`, `key-manager 1.2` or `key-manager latest`; from 1.1 the metadata lists the secret's `consumers`"),
     ),
     responses(
-        (status = 200, description = "The secret's metadata", body = SecretView),
-        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown, deleted or expired secret", body = crate::error::ErrorBody),
+        (status = 200, description = "The secret's metadata (`Accept: application/json`); with \
+            `Accept: text/plain` or `application/octet-stream`, its payload, as Barbican's legacy \
+            read", content(
+            (SecretView = "application/json"),
+            (String = "text/plain", example = json!("correct horse battery staple")),
+            ("application/octet-stream"),
+        )),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Secret retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown, deleted or expired secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+        (status = 406, description = "The payload cannot be given as `Accept` asks", body = crate::error::ErrorBody,
+            example = json!({"code": 406, "title": "Not Acceptable", "description": "Secret payload retrieval issue seen - Wrong payload content-type."})),
     )
 )]
 pub async fn get(
@@ -401,19 +415,21 @@ pub async fn get(
 /// A secret's payload, as the `Accept` header asks (`text/plain` or
 /// `application/octet-stream`; octet-stream without `Accept`).
 #[utoipa::path(
-    get, path = "/v1/secrets/{secret_id}/payload", tag = "secrets",
+    get, path = "/v1/secrets/{secret_id}/payload", tag = "secrets", operation_id = "get_secret_payload",
     params(
-        ("secret_id" = String, Path, description = "The secret's UUID"),
-        ("X-Project-Id" = String, Header, description = "The caller's project"),
-        ("Accept" = Option<String>, Header, description = "`text/plain`, `application/octet-stream` or `*/*`"),
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
     ),
     responses(
-        (status = 200, description = "The payload bytes", content(
-            (Vec<u8> = "application/octet-stream"),
-            (String = "text/plain"),
+        (status = 200, description = "The payload, as `Accept` asks (the response media type)", content(
+            (String = "text/plain", example = json!("correct horse battery staple")),
+            ("application/octet-stream"),
         )),
-        (status = 404, description = "Unknown secret, or a secret without payload", body = crate::error::ErrorBody),
-        (status = 406, description = "The payload cannot be given as asked", body = crate::error::ErrorBody),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Secret payload retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret, or a secret without payload", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+        (status = 406, description = "The payload cannot be given as `Accept` asks", body = crate::error::ErrorBody,
+            example = json!({"code": 406, "title": "Not Acceptable", "description": "Secret payload retrieval issue seen - Wrong payload content-type."})),
     )
 )]
 pub async fn payload(
@@ -462,20 +478,27 @@ fn put_body(req: &HttpRequest, media_type: &str, body: &[u8]) -> Result<Payload,
 /// is the raw payload; `Content-Type` is `text/plain` or `application/octet-stream` (with
 /// `Content-Encoding: base64` for base64 text).
 #[utoipa::path(
-    put, path = "/v1/secrets/{secret_id}", tag = "secrets",
+    put, path = "/v1/secrets/{secret_id}", tag = "secrets", operation_id = "put_secret_payload",
     params(
-        ("secret_id" = String, Path, description = "The secret's UUID"),
-        ("X-Project-Id" = String, Header, description = "The caller's project"),
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
+        ("Content-Encoding" = Option<String>, Header, description = "`base64` when an `application/octet-stream` body is base64 text"),
     ),
     request_body(description = "The raw payload", content(
-        (String = "text/plain"),
-        (Vec<u8> = "application/octet-stream"),
+        (String = "text/plain", example = json!("correct horse battery staple")),
+        ("application/octet-stream"),
     )),
     responses(
         (status = 204, description = "Stored"),
-        (status = 409, description = "The secret already has a payload", body = crate::error::ErrorBody),
-        (status = 413, description = "Payload too large", body = crate::error::ErrorBody),
-        (status = 415, description = "Unsupported content type", body = crate::error::ErrorBody),
+        (status = 400, description = "A payload that does not decode", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Secret update issue seen - Problem decoding payload."})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
+        (status = 409, description = "The secret already has a payload", body = crate::error::ErrorBody,
+            example = json!({"code": 409, "title": "Conflict", "description": "Secret already has data, cannot modify it."})),
+        (status = 413, description = "Payload too large", body = crate::error::ErrorBody,
+            example = json!({"code": 413, "title": "Request Entity Too Large", "description": "Provided information too large to process"})),
+        (status = 415, description = "Unsupported content type", body = crate::error::ErrorBody,
+            example = json!({"code": 415, "title": "Unsupported Media Type", "description": "Unexpected content type. Expected content types are: ['application/octet-stream', 'text/plain']"})),
     )
 )]
 pub async fn put_payload(
@@ -532,16 +555,20 @@ pub async fn put_payload(
 
 /// Delete a secret and its payload.
 #[utoipa::path(
-    delete, path = "/v1/secrets/{secret_id}", tag = "secrets",
+    delete, path = "/v1/secrets/{secret_id}", tag = "secrets", operation_id = "delete_secret",
     params(
-        ("secret_id" = String, Path, description = "The secret's UUID"),
-        ("X-Project-Id" = String, Header, description = "The caller's project"),
+        ("secret_id" = String, Path, description = "The secret's UUID", example = "f543e732-336f-4a85-8258-61feed491453"),
         ("force" = Option<bool>, Query, description = "From microversion 1.2: delete even when consumed"),
+        ("OpenStack-API-Version" = Option<String>, Header, description = "The microversion: `key-manager 1.0` (the default), `key-manager 1.1`, `key-manager 1.2` or `key-manager latest`; from 1.2 a secret with consumers is deleted only with `force=true`"),
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody),
+        (status = 400, description = "Consumed secret without `force` (1.2), or an invalid `force`", body = crate::error::ErrorBody,
+            example = json!({"code": 400, "title": "Bad Request", "description": "Secret deletion issue seen - Secret cannot be deleted as it has consumers.."})),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Secret deletion attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown secret", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Secret not found."})),
     )
 )]
 pub async fn delete(

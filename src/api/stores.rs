@@ -12,8 +12,14 @@ use crate::json::json_response;
 use crate::service::stores::ops;
 
 /// Every configured store (with Coffer's extra plugin-status fields).
-#[utoipa::path(get, path = "/v1/secret-stores", tag = "secret stores",
-    responses((status = 200, body = StoreList), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/secret-stores", tag = "secret stores", operation_id = "list_secret_stores",
+    responses(
+        (status = 200, description = "The configured stores", body = StoreList),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "List available secret stores attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "No stores are configured explicitly (`[stores.NAME]`)", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Not Found. Multiple backends support is not enabled in service configuration."})),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -32,7 +38,15 @@ pub async fn list(
 }
 
 /// The global default store.
-#[utoipa::path(get, path = "/v1/secret-stores/global-default", tag = "secret stores", responses((status = 200, body = StoreView)))]
+#[utoipa::path(get, path = "/v1/secret-stores/global-default", tag = "secret stores",
+    operation_id = "get_global_default_secret_store",
+    responses(
+        (status = 200, description = "The global default store", body = StoreView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Retrieve global default secret store attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "No stores are configured explicitly (`[stores.NAME]`)", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Not Found. Multiple backends support is not enabled in service configuration."})),
+    ))]
 pub async fn global_default(
     state: web::Data<AppState>,
     caller: Caller,
@@ -52,7 +66,14 @@ pub async fn global_default(
 
 /// The caller's project's preferred store.
 #[utoipa::path(get, path = "/v1/secret-stores/preferred", tag = "secret stores",
-    responses((status = 200, body = StoreView), (status = 404, body = crate::error::ErrorBody)))]
+    operation_id = "get_preferred_secret_store",
+    responses(
+        (status = 200, description = "The project's preferred store", body = StoreView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Retrieve project preferred store attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "No preferred store (or no stores configured explicitly)", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Not Found. No preferred secret store defined for this project."})),
+    ))]
 pub async fn preferred(
     state: web::Data<AppState>,
     caller: Caller,
@@ -68,8 +89,17 @@ pub async fn preferred(
 }
 
 /// A store.
-#[utoipa::path(get, path = "/v1/secret-stores/{store_id}", tag = "secret stores",
-    params(("store_id" = String, Path)), responses((status = 200, body = StoreView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/secret-stores/{store_id}", tag = "secret stores", operation_id = "get_secret_store",
+    params(
+        ("store_id" = String, Path, description = "The store's UUID", example = "9c2b5e8a-4d1f-4b7e-a3c6-2f8d0e1b7a54"),
+    ),
+    responses(
+        (status = 200, description = "The store", body = StoreView),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Secret store retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown store (or no stores configured explicitly)", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Not Found. Secret store not found."})),
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -88,7 +118,17 @@ pub async fn get(
 
 /// Make a store the caller's project's preferred store (project admins).
 #[utoipa::path(post, path = "/v1/secret-stores/{store_id}/preferred", tag = "secret stores",
-    params(("store_id" = String, Path)), responses((status = 204), (status = 403, body = crate::error::ErrorBody)))]
+    operation_id = "set_preferred_secret_store",
+    params(
+        ("store_id" = String, Path, description = "The store's UUID", example = "9c2b5e8a-4d1f-4b7e-a3c6-2f8d0e1b7a54"),
+    ),
+    responses(
+        (status = 204, description = "Set"),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Setting preferred secret store attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown store (or no stores configured explicitly)", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Not Found. Secret store not found."})),
+    ))]
 pub async fn set_preferred(
     state: web::Data<AppState>,
     caller: Caller,
@@ -105,7 +145,17 @@ pub async fn set_preferred(
 
 /// Clear the caller's project's preferred store (project admins).
 #[utoipa::path(delete, path = "/v1/secret-stores/{store_id}/preferred", tag = "secret stores",
-    params(("store_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    operation_id = "clear_preferred_secret_store",
+    params(
+        ("store_id" = String, Path, description = "The store's UUID", example = "9c2b5e8a-4d1f-4b7e-a3c6-2f8d0e1b7a54"),
+    ),
+    responses(
+        (status = 204, description = "Cleared"),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Removing preferred secret store attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Unknown store (or no stores configured explicitly)", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Not Found. Secret store not found."})),
+    ))]
 pub async fn clear_preferred(
     state: web::Data<AppState>,
     caller: Caller,
@@ -121,7 +171,12 @@ pub async fn clear_preferred(
 }
 
 /// Transport keys (none: no configured store offers them).
-#[utoipa::path(get, path = "/v1/transport_keys", tag = "secret stores", responses((status = 200, body = TransportKeyList)))]
+#[utoipa::path(get, path = "/v1/transport_keys", tag = "secret stores", operation_id = "list_transport_keys",
+    responses(
+        (status = 200, description = "None: no store offers transport keys", body = TransportKeyList),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Transport Key(s) retrieval attempt not allowed - please review your user/project privileges"})),
+    ))]
 pub async fn transport_keys(
     state: web::Data<AppState>,
     caller: Caller,
@@ -141,8 +196,16 @@ pub async fn transport_keys(
 }
 
 /// A transport key by id: Coffer's stores offer none, so a valid id is never found.
-#[utoipa::path(get, path = "/v1/transport_keys/{key_id}", tag = "secret stores",
-    params(("key_id" = String, Path)), responses((status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/transport_keys/{key_id}", tag = "secret stores", operation_id = "get_transport_key",
+    params(
+        ("key_id" = String, Path, description = "The transport key's UUID", example = "5b0e6c1d-7f2a-4e3b-9c8d-1a2b3c4d5e6f"),
+    ),
+    responses(
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
+            example = json!({"code": 403, "title": "Forbidden", "description": "Transport Key retrieval attempt not allowed - please review your user/project privileges"})),
+        (status = 404, description = "Never found: no store offers transport keys", body = crate::error::ErrorBody,
+            example = json!({"code": 404, "title": "Not Found", "description": "Not Found. Transport Key not found."})),
+    ))]
 pub async fn transport_key(
     state: web::Data<AppState>,
     caller: Caller,

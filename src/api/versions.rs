@@ -100,9 +100,15 @@ pub struct VersionDoc {
 
 /// List API versions.
 #[utoipa::path(
-    get, path = "/", tag = "versions",
-    params(("OpenStack-API-Version" = Option<String>, Header, description = "`key-manager 1.1` for the microversioned form")),
-    responses((status = 300, description = "The available versions"), (status = 406, description = "Unsupported microversion"))
+    get, path = "/", tag = "versions", operation_id = "list_versions",
+    security(()),
+    params(("OpenStack-API-Version" = Option<String>, Header, description = "`key-manager 1.1` (or later) for the microversioned form, with `min_version` and `max_version`")),
+    responses(
+        (status = 300, description = "The available versions", body = serde_json::Value,
+            example = json!({"versions": {"values": [{"id": "v1", "status": "stable", "links": [{"rel": "self", "href": "http://127.0.0.1:9311/v1/"}, {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"}], "media-types": [{"base": "application/json", "type": "application/vnd.openstack.key-manager-v1+json"}]}]}})),
+        (status = 406, description = "Unsupported microversion", content_type = "text/plain", body = String,
+            example = "406 Not Acceptable\n\nThe resource could not be generated that was acceptable to your browser (content of type */*. \n\n Invalid microversion: Unacceptable version header: 9.9"),
+    )
 )]
 pub async fn root(
     state: web::Data<AppState>,
@@ -131,8 +137,8 @@ pub async fn root(
 
 /// Describe API version 1.
 #[utoipa::path(
-    get, path = "/v1", tag = "versions",
-    params(("X-Project-Id" = String, Header, description = "The caller's project")),
+    get, path = "/v1", tag = "versions", operation_id = "get_version_v1",
+    params(("OpenStack-API-Version" = Option<String>, Header, description = "`key-manager 1.1` (or later) for the microversioned form, with `min_version` and `max_version`")),
     responses((status = 200, description = "Version 1", body = VersionDoc))
 )]
 pub async fn v1(state: web::Data<AppState>, req: HttpRequest, version: ApiVersion) -> HttpResponse {
