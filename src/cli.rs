@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service.
     Serve,
-    /// Database schema management.
+    /// The database: migrations, backup and restore, the move to PostgreSQL.
     Db {
         #[command(subcommand)]
         command: DbCommand,

@@ -150,9 +150,20 @@ async fn a_backup_under_write_load_restores_every_acknowledged_secret() {
         }));
     }
     let acked_count = || acked.lock().unwrap().len();
-    while acked_count() < 300 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Wait for `n` acknowledgements (a guard against a hang, not a timing assertion).
+    let wait_for = |n: usize| {
+        let acked = acked.clone();
+        async move {
+            for _ in 0..6000 {
+                if acked.lock().unwrap().len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("the writers never reached {n} acknowledged secrets");
+        }
+    };
+    wait_for(300).await;
 
     // The backup runs while the writers go on.
     let before: Vec<Acked> = acked.lock().unwrap().clone();
@@ -177,10 +188,7 @@ async fn a_backup_under_write_load_restores_every_acknowledged_secret() {
         "backup taken with {} secrets acknowledged before it and {during} while it ran",
         before.len()
     );
-    let started = acked_count();
-    while acked_count() < started + 50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(acked_count() + 50).await;
     stop.store(true, Ordering::Relaxed);
     let mut attempted = 0;
     for w in writers {

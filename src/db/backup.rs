@@ -201,10 +201,7 @@ pub fn restore(
     })?;
 
     let kept = set_aside(&database_abs, busy_timeout_ms)?;
-    fs::rename(&tmp.path, &database_abs)
-        .with_context(|| format!("moving the restored file to {}", database.display()))?;
-    tmp.forget();
-    sync_dir(dir)?;
+    tmp.persist(&database_abs)?;
     drop(lock);
     Ok(RestoreReport {
         database: database.to_owned(),
@@ -489,19 +486,19 @@ impl TempFile {
         Ok(TempFile { path, armed: true })
     }
 
-    /// Rename to `dest` and sync the directory.
+    /// Rename to `dest` (removing any side file SQLite left under the temporary name) and
+    /// sync the directory.
     fn persist(mut self, dest: &Path) -> anyhow::Result<()> {
         fs::rename(&self.path, dest)
             .with_context(|| format!("renaming {} to {}", self.path.display(), dest.display()))?;
         self.armed = false;
+        for side in super::sqlite_files(&self.path).iter().skip(1) {
+            remove_if_present(side)?;
+        }
         if let Some(dir) = dest.parent() {
             sync_dir(dir)?;
         }
         Ok(())
-    }
-
-    fn forget(mut self) {
-        self.armed = false;
     }
 }
 
