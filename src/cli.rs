@@ -468,8 +468,8 @@ fn db_copy(
     }
     println!("copied {} to {}", report.source, report.target);
     println!(
-        "{:<22} {:>10} {:>10}  {:<16}  {:<16}",
-        "table", "sqlite", "postgres", "sha256 sqlite", "sha256 postgres"
+        "{:<22} {:>10} {:>10}  {:<16}  sha256 postgres",
+        "table", "sqlite", "postgres", "sha256 sqlite"
     );
     for t in &report.tables {
         println!(
