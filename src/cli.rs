@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service.
     Serve,
-    /// Database schema management.
+    /// The database: migrations, backup and restore, the move to PostgreSQL.
     Db {
         #[command(subcommand)]
         command: DbCommand,
@@ -148,6 +148,38 @@ pub enum DbCommand {
     Upgrade,
     /// Show applied and pending migrations.
     Status,
+    /// Write a consistent copy of the SQLite database to FILE while the server runs (SQLite's
+    /// VACUUM INTO: one snapshot), checked before it gets its name. PostgreSQL: use pg_dump.
+    Backup {
+        /// The backup file (created 0600; its directory must exist).
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the SQLite database by the backup FILE, once it is checked (integrity, a schema
+    /// this coffer knows); the current database is kept as <database>.before-restore-<time>.
+    /// Refused while a server runs on the database. PostgreSQL: use pg_restore.
+    Restore {
+        /// A file written by `coffer db backup`.
+        file: PathBuf,
+    },
+    /// Copy the SQLite database (of a stopped deployment) into an empty PostgreSQL database,
+    /// migrated first if needed, then check every table's row count and checksum.
+    Copy {
+        /// The PostgreSQL URL (postgres://user@host:port/database); a password is better in
+        /// ~/.pgpass or PGPASSWORD than on the command line.
+        #[arg(long, env = "COFFER_DB_COPY_TO", hide_env_values = true, value_parser = secret_arg)]
+        to: secrecy::SecretString,
+        /// Rows per INSERT (at most 3000).
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
+}
+
+/// A command-line value kept as a secret (redacted in `Debug`).
+fn secret_arg(value: &str) -> Result<secrecy::SecretString, std::convert::Infallible> {
+    Ok(secrecy::SecretString::from(value))
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,9 +257,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             actix_web::rt::System::new().block_on(async move {
                 reload_on_sighup(logging, config)?;
                 let running = server::start(&settings)?;
-                running.server.await.context("serving")
+                let served = running.server.await.context("serving");
+                // A clean stop: the pid file goes (the last server's).
+                drop(running.pid_file);
+                served
             })
         }
+        Command::Db {
+            command: DbCommand::Backup { file, force },
+        } => db_backup(&load()?, &file, force),
+        Command::Db {
+            command: DbCommand::Restore { file },
+        } => db_restore(&load()?, &file),
+        Command::Db {
+            command: DbCommand::Copy { to, batch_size },
+        } => db_copy(&load()?, to, batch_size),
         Command::Db { command } => {
             let settings = load()?;
             // `db status` only looks: a SQLite database that does not exist is not created.
@@ -263,6 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         println!("unknown (newer than this binary): {}", s.unknown.join(", "));
                     }
                 }
+                DbCommand::Backup { .. } | DbCommand::Restore { .. } | DbCommand::Copy { .. } => {}
             }
             Ok(())
         }
@@ -352,6 +397,104 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The SQLite database `database.url` names, or the PostgreSQL recipe for `command`.
+fn sqlite_database(settings: &Settings, command: &str) -> anyhow::Result<PathBuf> {
+    let url = secrecy::ExposeSecret::expose_secret(&settings.database.url);
+    match crate::db::Target::parse(url)? {
+        crate::db::Target::Sqlite(path) => Ok(path),
+        crate::db::Target::Postgres(_) => {
+            anyhow::bail!(crate::db::backup::postgres_recipe(command))
+        }
+    }
+}
+
+/// `coffer db backup FILE`.
+fn db_backup(settings: &Settings, file: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let database = sqlite_database(settings, "backup")?;
+    let report = crate::db::backup::backup(&database, file, force, settings.database.timeout_ms)?;
+    println!(
+        "backup written: {} ({} bytes; integrity ok; schema {})",
+        report.file.display(),
+        report.bytes,
+        report.content.applied.join(", ")
+    );
+    println!("rows: {}", report.content.rows_text());
+    Ok(())
+}
+
+/// `coffer db restore FILE`.
+fn db_restore(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let database = sqlite_database(settings, "restore")?;
+    let report = crate::db::backup::restore(&database, file, settings.database.timeout_ms)?;
+    println!(
+        "restored {} into {} (integrity ok; schema {})",
+        file.display(),
+        report.database.display(),
+        report.content.applied.join(", ")
+    );
+    println!("rows: {}", report.content.rows_text());
+    if !report.content.pending.is_empty() {
+        println!(
+            "pending migrations (coffer serve applies them, or coffer db upgrade): {}",
+            report.content.pending.join(", ")
+        );
+    }
+    match &report.kept {
+        Some(kept) => println!("the previous database is kept as {}", kept.display()),
+        None => println!("there was no database before"),
+    }
+    Ok(())
+}
+
+/// `coffer db copy --to URL`: the copy, then one line per table; non-zero when any differs.
+fn db_copy(
+    settings: &Settings,
+    to: secrecy::SecretString,
+    batch_size: usize,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let report = crate::db::copy::copy(
+        &settings.database,
+        &crate::db::copy::CopyOptions {
+            to,
+            batch_size,
+            progress: std::io::stderr().is_terminal(),
+        },
+    )?;
+    if !report.migrated.is_empty() {
+        println!("target migrated: {}", report.migrated.join(", "));
+    }
+    println!("copied {} to {}", report.source, report.target);
+    println!(
+        "{:<22} {:>10} {:>10}  {:<16}  sha256 postgres",
+        "table", "sqlite", "postgres", "sha256 sqlite"
+    );
+    for t in &report.tables {
+        println!(
+            "{:<22} {:>10} {:>10}  {:<16}  {:<16}  {}",
+            t.table,
+            t.source_rows,
+            t.target_rows,
+            t.source_sum.get(..16).unwrap_or_default(),
+            t.target_sum.get(..16).unwrap_or_default(),
+            if t.matches() { "ok" } else { "MISMATCH" }
+        );
+    }
+    let differ: Vec<&str> = report
+        .tables
+        .iter()
+        .filter(|t| !t.matches())
+        .map(|t| t.table)
+        .collect();
+    if !differ.is_empty() {
+        anyhow::bail!("the copy differs from the source in: {}", differ.join(", "));
+    }
+    println!(
+        "verified: every table has the same rows and checksum on both sides; point database.url at the target"
+    );
+    Ok(())
 }
 
 /// Write to stdout; a closed pipe (`coffer openapi | head`) ends the output quietly.

@@ -18,6 +18,7 @@ pub mod json;
 pub mod logging;
 pub mod media;
 pub mod openapi;
+pub mod pidfile;
 pub mod plugins;
 pub mod policy;
 pub mod server;

@@ -29,6 +29,9 @@ pub struct Running {
     pub server: actix_web::dev::Server,
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
+    /// On SQLite: the lock on `<database>.pid` that keeps `coffer db restore` and `copy` off
+    /// the database while the server runs; hold it until the server has stopped.
+    pub pid_file: Option<crate::pidfile::PidFile>,
 }
 
 /// The checks of the configuration that need no plugin, database or socket: the policy file,
@@ -236,6 +239,15 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
     let listener = std::net::TcpListener::bind(settings.bind_addr()?)
         .with_context(|| format!("binding {}", settings.server.bind))?;
     let addr = listener.local_addr()?;
+    // On SQLite, the trace that keeps `coffer db restore` / `copy` away while this runs (and
+    // this away while one of them runs). A URL that does not parse is reported by `prepare`.
+    let pid_file = match Target::parse(settings.database.url.expose_secret()) {
+        Ok(Target::Sqlite(path)) => Some(crate::pidfile::PidFile::acquire(
+            &path,
+            crate::pidfile::Role::Serve,
+        )?),
+        _ => None,
+    };
     let services = prepare(settings)?;
     let auth = services.plugins.auth.clone();
     let hosts = HostPolicy {
@@ -278,5 +290,9 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
     }
     let server = server.listen(listener)?.run();
     tracing::info!(%addr, "coffer listening");
-    Ok(Running { server, addr })
+    Ok(Running {
+        server,
+        addr,
+        pid_file,
+    })
 }

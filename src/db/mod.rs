@@ -5,9 +5,11 @@
 //! never on the async executor.
 
 pub mod acl;
+pub mod backup;
 mod conn;
 pub mod consumers;
 pub mod containers;
+pub mod copy;
 pub mod keks;
 pub mod metadata;
 pub mod orders;
