@@ -300,6 +300,7 @@ pub fn verify<R: BufRead>(files: Vec<(String, R)>, key: Option<Hasher>) -> Repor
             });
         };
         let mut torn_at: Option<(u64, String)> = None;
+        let mut first_in_file = true;
         let mut n = 0u64;
         for line in reader.split(b'\n') {
             n += 1;
@@ -317,11 +318,12 @@ pub fn verify<R: BufRead>(files: Vec<(String, R)>, key: Option<Hasher>) -> Repor
             let h = match &hasher {
                 Some(h) => h.clone(),
                 None => {
-                    // The first line names the chain's hash.
-                    let named = serde_json::from_str::<serde_json::Map<String, Value>>(text)
-                        .ok()
-                        .and_then(|o| o.get("chain").and_then(Value::as_str).map(str::to_owned));
-                    if named.as_deref() == Some("hmac-sha256") {
+                    // The first complete line names the chain's hash.
+                    let object = serde_json::from_str::<serde_json::Map<String, Value>>(text).ok();
+                    let named = object
+                        .as_ref()
+                        .and_then(|o| o.get("chain").and_then(Value::as_str));
+                    if named == Some("hmac-sha256") {
                         fail(
                             &mut report,
                             n,
@@ -329,16 +331,20 @@ pub fn verify<R: BufRead>(files: Vec<(String, R)>, key: Option<Hasher>) -> Repor
                         );
                         return report;
                     }
-                    hasher = Some(Hasher::sha256());
+                    if object.is_some() {
+                        hasher = Some(Hasher::sha256());
+                    }
                     Hasher::sha256()
                 }
             };
             let sealed = match unseal(text, &h) {
                 Ok(s) => s,
                 Err(NotChained(why)) => {
-                    if torn_at.is_none() && n > 1 {
-                        // Perhaps a line a crash left incomplete: acceptable only if a restart
-                        // record follows and links past it.
+                    // Perhaps a line a crash left incomplete (never a whole JSON value: an
+                    // object's prefix is not one): acceptable only if a restart record follows
+                    // and links past it.
+                    let whole = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+                    if torn_at.is_none() && !whole {
                         torn_at = Some((n, why));
                         continue;
                     }
@@ -346,7 +352,7 @@ pub fn verify<R: BufRead>(files: Vec<(String, R)>, key: Option<Hasher>) -> Repor
                     return report;
                 }
             };
-            if n == 1 && sealed.kind.as_deref() != Some(START) {
+            if first_in_file && sealed.kind.as_deref() != Some(START) {
                 fail(
                     &mut report,
                     n,
@@ -369,7 +375,7 @@ pub fn verify<R: BufRead>(files: Vec<(String, R)>, key: Option<Hasher>) -> Repor
             match expect {
                 Some((seq, prev)) => {
                     if sealed.prev != prev {
-                        let what = if n == 1 {
+                        let what = if first_in_file {
                             format!("the chain does not continue from {}", files_before(index))
                         } else {
                             "its prev is not the hash of the line before it (a line was removed, \
@@ -405,6 +411,7 @@ pub fn verify<R: BufRead>(files: Vec<(String, R)>, key: Option<Hasher>) -> Repor
                     dropped.unwrap_or(0)
                 ));
             }
+            first_in_file = false;
             report.lines += 1;
             expect = Some((sealed.seq + 1, sealed.hash));
             report.head = Some(hex(&sealed.hash));
@@ -575,6 +582,33 @@ mod tests {
         assert_eq!(r.problem, None);
         assert!(r.notes[0].contains("incomplete last line"));
         assert!(Chain::resume(Hasher::sha256(), "{\"kind\":\"x\"}").is_err());
+        // A whole JSON line is never a torn one: an unchained line inserted before a restart
+        // record is an edit.
+        let mut inserted = lines.clone();
+        inserted[3] = "{\"kind\":\"secret.read\"}".into();
+        assert_eq!(problem(&check(&[("a", inserted)], None)).0, 4);
+    }
+
+    #[test]
+    fn a_crash_during_the_first_write_leaves_a_torn_first_line() {
+        let mut fresh = Chain::new(Hasher::keyed(b"k"));
+        let lines = vec![
+            "{\"seq\":0,\"prev\":\"00".to_owned(),
+            fresh.start_record("t", "restart"),
+            fresh.seal("{\"kind\":\"secret.read\"}"),
+        ];
+        let r = check(&[("a", lines.clone())], Some(Hasher::keyed(b"k")));
+        assert_eq!(r.problem, None, "{r:?}");
+        assert_eq!(r.lines, 2);
+        assert!(r.notes[0].contains("a:1: an incomplete line"));
+        // Without the key, the first complete line still names the chain as keyed.
+        let r = check(&[("a", lines.clone())], None);
+        assert!(problem(&r).1.contains("keyed"), "{r:?}");
+        // Only a restart record may follow it.
+        let mut not_restart = lines;
+        not_restart[1] = Chain::new(Hasher::keyed(b"k")).start_record("t", "new");
+        let r = check(&[("a", not_restart)], Some(Hasher::keyed(b"k")));
+        assert_eq!(problem(&r).0, 1);
     }
 
     /// Not a timing assertion: prints what sealing a typical event line costs (run with

@@ -248,7 +248,9 @@ impl AuditLog {
             state.torn = false;
             state.start.get_or_insert("rotated");
         }
-        if state.start.is_none() && state.dropped == 0 && state.pending.is_empty() {
+        // (Lines are only dropped to make room for a newer one, so a drop count never comes
+        // without a pending line.)
+        if state.start.is_none() && state.pending.is_empty() {
             return Ok(());
         }
         let saved = state.chain.clone();

@@ -350,6 +350,20 @@ fn a_restart_continues_the_chain_even_after_a_torn_line() {
     assert_eq!(text.matches("\"kind\":\"secret.read\"").count(), 3);
     assert_eq!(text.matches("\"reason\":\"restart\"").count(), 2);
 
+    // A crash during the very first write leaves a file with no complete line at all.
+    let first = dir.path().join("first.jsonl");
+    std::fs::write(&first, "{\"seq\":0,\"prev\":\"00").unwrap();
+    let log = build_in(dir.path(), serde_json::json!({"path": "first.jsonl"})).unwrap();
+    log.handle(&event(EventKind::SecretRead, "e")).unwrap();
+    let r = verify(&[&first], None);
+    assert_eq!(r.problem, None, "{r:?}");
+    let text = std::fs::read_to_string(&first).unwrap();
+    let mut rest = text.lines().skip(1);
+    let start: serde_json::Value = serde_json::from_str(rest.next().unwrap()).unwrap();
+    assert_eq!(start["kind"], "audit.start");
+    let line: serde_json::Value = serde_json::from_str(rest.next().unwrap()).unwrap();
+    assert_eq!(line["subject"]["id"], "e");
+
     // A file that was not chained before: a new chain starts after its lines.
     let old = dir.path().join("old.jsonl");
     std::fs::write(&old, "{\"kind\":\"secret.read\"}\n").unwrap();
