@@ -787,7 +787,7 @@ mod generated {
         /// naming the secret).
         #[test]
         fn no_spelling_returns_a_payload_without_a_read_record(
-            (method, target, accept) in spelling(SECRET.get_or_init(|| create(fixture(), "p1")).clone())
+            (method, target, accept) in spelling(SECRET.get_or_init(created_secret).clone())
         ) {
             let f = fixture();
             let _guard = f.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -805,6 +805,14 @@ mod generated {
     }
 
     static SECRET: OnceLock<String> = OnceLock::new();
+
+    /// The secret the spellings read, created under the fixture's lock so that its audit line
+    /// never lands inside another test's window.
+    fn created_secret() -> String {
+        let f = fixture();
+        let _guard = f.lock.lock().unwrap_or_else(|e| e.into_inner());
+        create(f, "p1")
+    }
 }
 
 mod hrefs {
