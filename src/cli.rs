@@ -257,6 +257,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             actix_web::rt::System::new().block_on(async move {
                 reload_on_sighup(logging, config)?;
                 let running = server::start(&settings)?;
+                if let Some((metrics, _)) = running.metrics_server {
+                    actix_web::rt::spawn(metrics);
+                }
                 let served = running.server.await.context("serving");
                 // A clean stop: the pid file goes (the last server's).
                 drop(running.pid_file);

@@ -185,6 +185,12 @@ pub struct ServerSettings {
     pub keep_alive_seconds: u64,
     /// Connections each worker serves at once; beyond, new ones wait to be accepted.
     pub max_connections: usize,
+    /// Record Prometheus metrics and serve them at `/metrics`.
+    pub metrics: bool,
+    /// Serve `/metrics` on this address only (a second listener, for instance on an internal
+    /// interface) instead of on `bind`.
+    #[serde(default)]
+    pub metrics_bind: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -358,6 +364,7 @@ client_request_timeout_ms = 5000
 body_timeout_ms = 30000
 keep_alive_seconds = 5
 max_connections = 4096
+metrics = true
 
 [database]
 url = ""
@@ -495,6 +502,9 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.bind_addr()?;
+        if self.metrics_addr()?.is_some() && !self.server.metrics {
+            bail!("server.metrics_bind is set but server.metrics = false");
+        }
         if let Some(href) = &self.server.host_href {
             if !(href.starts_with("http://") || href.starts_with("https://")) {
                 bail!("server.host_href must start with http:// or https:// (got {href:?})");
@@ -530,6 +540,18 @@ impl Settings {
             bail!("logging.format must be \"text\" or \"json\"");
         }
         Ok(())
+    }
+
+    /// The parsed `server.metrics_bind`, when set.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.server
+            .metrics_bind
+            .as_deref()
+            .map(|b| {
+                b.parse()
+                    .with_context(|| format!("server.metrics_bind {b:?} is not an address:port"))
+            })
+            .transpose()
     }
 
     /// The parsed `server.bind`.
@@ -682,6 +704,11 @@ master_key = "x"
             ("[server]\nbind = \"nonsense\"", "server.bind"),
             ("[server]\nhost_href = \"ftp://x\"", "host_href"),
             ("[server]\nbogus = 1", "bogus"),
+            ("[server]\nmetrics_bind = \"9312\"", "server.metrics_bind"),
+            (
+                "[server]\nmetrics = false\nmetrics_bind = \"127.0.0.1:0\"",
+                "server.metrics = false",
+            ),
             ("[database]\npool_size = 0", "pool_size"),
             ("profile = \"staging\"", "staging"),
             ("[logging]\nformat = \"xml\"", "logging.format"),

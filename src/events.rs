@@ -57,6 +57,11 @@ impl Instance {
         if phases.is_empty() || kinds.is_empty() {
             bail!("events.{name}: `on` and `events` must not be empty");
         }
+        for result in ["delivered", "failed"] {
+            metrics::counter!(crate::metrics::EVENT_DELIVERIES, "instance" => name.to_owned(),
+                "result" => result)
+            .absolute(0);
+        }
         Ok(Instance {
             name: name.to_owned(),
             plugin,
@@ -67,6 +72,20 @@ impl Instance {
 
     fn wants(&self, kind: EventKind, phase: Phase) -> bool {
         self.kinds.contains(&kind) && self.phases.contains(&phase)
+    }
+
+    /// Hand `event` to the plugin, counting the outcome.
+    fn deliver(&self, event: &Event) -> Result<(), plugin_api::PluginError> {
+        let result = self.plugin.handle(event);
+        let outcome = if result.is_ok() {
+            "delivered"
+        } else {
+            "failed"
+        };
+        metrics::counter!(crate::metrics::EVENT_DELIVERIES, "instance" => self.name.clone(),
+            "result" => outcome)
+        .increment(1);
+        result
     }
 }
 
@@ -120,7 +139,7 @@ impl Events {
                 }
             }
             if i.phases.contains(&Phase::Before) {
-                if let Err(e) = i.plugin.handle(event) {
+                if let Err(e) = i.deliver(event) {
                     tracing::error!(instance = %i.name, event = %event.kind, error = %e, "event not delivered");
                     if fail_closed {
                         return Err(Refused {
@@ -139,7 +158,7 @@ impl Events {
     pub fn emit(&self, event: &Event) {
         for i in &self.instances {
             if i.wants(event.kind, event.phase) {
-                if let Err(e) = i.plugin.handle(event) {
+                if let Err(e) = i.deliver(event) {
                     tracing::error!(instance = %i.name, event = %event.kind, error = %e, "event not delivered");
                 }
             }

@@ -17,6 +17,7 @@ pub mod health;
 pub mod json;
 pub mod logging;
 pub mod media;
+pub mod metrics;
 pub mod openapi;
 pub mod pidfile;
 pub mod plugins;

@@ -2,6 +2,10 @@
 //! is a start-up error —, text or JSON lines (`logging.format`), to stderr or to
 //! `logging.file`. On SIGHUP the server reopens the file (log rotation by rename) and reads
 //! `logging.level` from its configuration again.
+//!
+//! The access log (`coffer::access`, one line per request) is written by a background thread
+//! (`tracing-appender`'s non-blocking writer, buffered): a request only queues its line. The
+//! queue holds 64Ki lines; when it is full a request waits for room rather than lose a line.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -9,9 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{anyhow, Context};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
 use crate::config::LoggingSettings;
@@ -82,7 +88,15 @@ pub fn filter(level: &str) -> anyhow::Result<EnvFilter> {
 pub struct Logging {
     sink: Sink,
     filter: reload::Handle<EnvFilter, Registry>,
+    /// Flushes the access log's queued lines when dropped (at exit).
+    _access: tracing_appender::non_blocking::WorkerGuard,
 }
+
+/// Lines of the access log waiting for the background writer.
+const ACCESS_BACKLOG: usize = 64 * 1024;
+
+/// The target of the access log's lines.
+pub const ACCESS_TARGET: &str = "coffer::access";
 
 impl Logging {
     /// Reopen the log file (after a rotation by rename) and apply `level` (the configuration
@@ -121,13 +135,28 @@ pub fn init(settings: &LoggingSettings) -> anyhow::Result<Option<Logging>> {
     use std::io::IsTerminal;
     let ansi = sink.file.is_none() && std::io::stderr().is_terminal();
     let (filter, handle) = reload::Layer::new(filter);
+    let (access_writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(ACCESS_BACKLOG)
+        .thread_name("coffer-access-log")
+        .finish(std::io::BufWriter::new(sink.make_writer()));
+    let is_access = |m: &tracing::Metadata<'_>| m.target() == ACCESS_TARGET;
+    let access = filter_fn(is_access);
+    let others = filter_fn(move |m| !is_access(m));
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if settings.format == "json" {
         registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(sink.clone()),
+                    .with_writer(sink.clone())
+                    .with_filter(others),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(access_writer)
+                    .with_filter(access),
             )
             .try_init()
     } else {
@@ -135,12 +164,20 @@ pub fn init(settings: &LoggingSettings) -> anyhow::Result<Option<Logging>> {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_ansi(ansi)
-                    .with_writer(sink.clone()),
+                    .with_writer(sink.clone())
+                    .with_filter(others),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(access_writer)
+                    .with_filter(access),
             )
             .try_init()
     };
     Ok(installed.ok().map(|()| Logging {
         sink,
         filter: handle,
+        _access: guard,
     }))
 }

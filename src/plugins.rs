@@ -128,6 +128,7 @@ fn build_store(
     let policy = &settings.plugins;
     let profile = settings.profile.into();
     let empty = serde_json::Value::Object(Default::default());
+    let metrics = crate::metrics::for_plugin(Some(("store", name)));
     let (crypto, crypto_plugin) = match &cfg.crypto_plugin {
         None => (None, None),
         Some(cname) => {
@@ -139,6 +140,7 @@ fn build_store(
                 .or_else(|| settings.crypto.get(cname))
                 .unwrap_or(&empty);
             let ctx = PluginContext {
+                metrics: &metrics,
                 instance: name,
                 config: section,
                 data_dir,
@@ -160,6 +162,7 @@ fn build_store(
         );
     };
     let ctx = PluginContext {
+        metrics: &metrics,
         instance: name,
         config: cfg.store.as_ref().unwrap_or(&empty),
         data_dir,
@@ -169,7 +172,7 @@ fn build_store(
         .map_err(|e| anyhow!("store '{name}': {}: {e}", cfg.store_plugin))?;
     Ok(LoadedStore {
         name: name.to_owned(),
-        store,
+        store: crate::metrics::MeteredStore::wrap(name, store),
         store_plugin: d,
         crypto,
         crypto_plugin,
@@ -210,6 +213,7 @@ pub fn load(settings: &Settings) -> anyhow::Result<Plugins> {
     };
     let empty = serde_json::Value::Object(Default::default());
     let auth = factory(&PluginContext {
+        metrics: &crate::metrics::for_plugin(None),
         instance: &settings.auth.mode,
         config: settings
             .auth
@@ -249,6 +253,7 @@ fn load_events(settings: &Settings, data_dir: &Path) -> anyhow::Result<Events> {
             );
         };
         let plugin = factory(&PluginContext {
+            metrics: &crate::metrics::for_plugin(Some(("instance", name))),
             instance: name,
             config: cfg.settings.as_ref().unwrap_or(&empty),
             data_dir,

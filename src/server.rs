@@ -29,6 +29,9 @@ pub struct Running {
     pub server: actix_web::dev::Server,
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
+    /// The `/metrics` listener when `server.metrics_bind` is set, and its address; run it
+    /// next to `server`.
+    pub metrics_server: Option<(actix_web::dev::Server, SocketAddr)>,
     /// On SQLite: the lock on `<database>.pid` that keeps `coffer db restore` and `copy` off
     /// the database while the server runs; hold it until the server has stopped.
     pub pid_file: Option<crate::pidfile::PidFile>,
@@ -239,6 +242,16 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
     let listener = std::net::TcpListener::bind(settings.bind_addr()?)
         .with_context(|| format!("binding {}", settings.server.bind))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match settings.metrics_addr()? {
+        Some(a) => Some(
+            std::net::TcpListener::bind(a)
+                .with_context(|| format!("binding server.metrics_bind {a}"))?,
+        ),
+        None => None,
+    };
+    if settings.server.metrics {
+        crate::metrics::install()?;
+    }
     // On SQLite, the trace that keeps `coffer db restore` / `copy` away while this runs (and
     // this away while one of them runs). A URL that does not parse is reported by `prepare`.
     let pid_file = match Target::parse(settings.database.url.expose_secret()) {
@@ -269,13 +282,38 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
         max_request_bytes: settings.server.max_request_bytes,
         body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
         access_log: settings.logging.access,
+        metrics: settings.server.metrics,
     });
+    let metrics_here = settings.server.metrics && metrics_listener.is_none();
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let metrics_addr = listener.local_addr()?;
+            let state = state.clone();
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .configure(api::metrics::routes)
+            })
+            .workers(1)
+            .shutdown_timeout(1)
+            .listen(listener)?
+            .run();
+            tracing::info!(addr = %metrics_addr, "metrics listening");
+            Some((server, metrics_addr))
+        }
+        None => None,
+    };
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(api::request_id))
             .wrap(NormalizePath::trim())
             .configure(api::routes)
+            .configure(|cfg| {
+                if metrics_here {
+                    api::metrics::routes(cfg);
+                }
+            })
             .service(openapi::swagger_ui())
     })
     .shutdown_timeout(10)
@@ -293,6 +331,7 @@ pub fn start(settings: &Settings) -> anyhow::Result<Running> {
     Ok(Running {
         server,
         addr,
+        metrics_server,
         pid_file,
     })
 }

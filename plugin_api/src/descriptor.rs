@@ -73,6 +73,8 @@ pub enum Profile {
 /// environment.
 #[derive(Debug, Clone, Copy)]
 pub struct PluginContext<'a> {
+    /// Where the plugin reports its measurements (already labelled with its instance).
+    pub metrics: &'a crate::Metrics,
     /// The name of the configured instance (for stores, the store's name in `[stores.NAME]`).
     pub instance: &'a str,
     /// The plugin's configuration section (an empty object when absent).

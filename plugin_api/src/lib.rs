@@ -5,6 +5,7 @@
 //! * the shared value types ([`SecretType`], [`KeySpec`], [`SecretBytes`], ...);
 //! * the crypto-plugin trait [`CryptoPlugin`] and the secret-store trait [`SecretStore`];
 //! * the authentication trait [`AuthPlugin`] and the event trait [`EventPlugin`];
+//! * the [`Metrics`] handle through which a plugin reports measurements;
 //! * the plugin [`PluginDescriptor`] (namespace, name, version, status, factory) and the
 //!   link-time [`registry`] through which the service finds every plugin, in-tree or not.
 //!
@@ -23,6 +24,7 @@ mod crypto;
 mod descriptor;
 mod error;
 mod event;
+pub mod metrics;
 pub mod registry;
 mod store;
 mod types;
@@ -38,6 +40,7 @@ pub use descriptor::{
 };
 pub use error::PluginError;
 pub use event::{format_time, Actor, Event, EventKind, EventPlugin, Phase, Subject};
+pub use metrics::{Labels, Metrics, MetricsSink};
 pub use store::{
     GeneratedKeyPairMetadata, KekResolver, KeyPairTargets, SecretDto, SecretStore, StoreContext,
     StoreMetadata,

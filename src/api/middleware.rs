@@ -242,9 +242,9 @@ pub async fn request_id(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = std::time::Instant::now();
     let id = incoming_request_id(&req).unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
-    let access = req
+    let (access, metered) = req
         .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.access_log);
+        .map_or((false, false), |s| (s.access_log, s.metrics));
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
     let value = HeaderValue::from_str(&id).ok();
     req.extensions_mut().insert(RequestId(id));
@@ -253,25 +253,35 @@ pub async fn request_id(
         if let Some(v) = value {
             res.headers_mut().insert(REQUEST_ID, v);
         }
-        if access {
+        if access || metered {
             let ext = res.request().extensions();
             let pattern = ext.get::<RoutePattern>().map(|r| r.0);
-            let project = ext.get::<Caller>().map(|c| c.0.project_id.clone());
+            let project = access
+                .then(|| ext.get::<Caller>().map(|c| c.0.project_id.clone()))
+                .flatten();
             drop(ext);
             let other = pattern
                 .is_none()
                 .then(|| res.request().match_pattern())
                 .flatten();
             let route = pattern.or(other.as_deref()).unwrap_or("-");
-            tracing::info!(
-                target: "coffer::access",
-                method = %method_name(res.request().method().as_str()),
-                route = %route,
-                status = res.status().as_u16(),
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                project = %project.as_deref().unwrap_or("-"),
-                "request"
-            );
+            let method = method_name(res.request().method().as_str());
+            let status = res.status().as_u16();
+            let elapsed = started.elapsed();
+            if metered {
+                crate::metrics::http_request(route, method, status, elapsed);
+            }
+            if access {
+                tracing::info!(
+                    target: crate::logging::ACCESS_TARGET,
+                    method = %method,
+                    route = %route,
+                    status = status,
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    project = %project.as_deref().unwrap_or("-"),
+                    "request"
+                );
+            }
         }
         Ok(res)
     }

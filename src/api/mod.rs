@@ -10,6 +10,7 @@ pub mod context;
 pub mod health;
 pub mod host;
 pub mod metadata;
+pub mod metrics;
 mod middleware;
 pub mod orders;
 pub mod paging;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// `logging.access`: one info line per request.
     pub access_log: bool,
+    /// `server.metrics`: count and time every request.
+    pub metrics: bool,
 }
 
 /// The prefix of refs of a request, computed once by the pipeline.

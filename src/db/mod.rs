@@ -21,6 +21,7 @@ pub mod stores;
 mod writer;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,6 +127,32 @@ pub struct Db {
     writer: Option<Arc<writer::Writer>>,
     health: Arc<conn::Health>,
     timeout: Duration,
+    /// Callers waiting in [`Db::conn`] for a pooled connection.
+    waiting: Arc<AtomicUsize>,
+}
+
+/// The connection pool at one moment (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub in_use: u32,
+    pub idle: u32,
+    pub waiting: usize,
+}
+
+/// Counts a caller of [`Db::conn`] as waiting while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The migration state of a database.
@@ -165,7 +192,18 @@ impl Db {
             writer,
             health,
             timeout,
+            waiting: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Connections in use and idle, and callers waiting for one.
+    pub fn pool_state(&self) -> PoolState {
+        let s = self.pool.state();
+        PoolState {
+            in_use: s.connections.saturating_sub(s.idle_connections),
+            idle: s.idle_connections,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// The database's URL without its password, for logs.
@@ -195,6 +233,7 @@ impl Db {
     pub fn conn(&self) -> Result<Conn, DbError> {
         let unavailable = |e: r2d2::PoolError| DbError::Unavailable(e.to_string());
         let first = FAIL_FAST.min(self.timeout);
+        let _waiting = Waiting::start(&self.waiting);
         match self.pool.get_timeout(first) {
             Ok(c) => Ok(c),
             Err(e) if self.health.is_down() || first >= self.timeout => Err(unavailable(e)),

@@ -93,6 +93,15 @@ pub fn count_for_project(conn: &mut DbConn, project_id: &str) -> Result<i64, DbE
         .get_result(c))?)
 }
 
+/// How many orders are PENDING, and when the oldest of them was created (for metrics).
+pub fn pending_summary(conn: &mut DbConn) -> Result<(i64, Option<NaiveDateTime>), DbError> {
+    use diesel::dsl::{count_star, min};
+    Ok(per_backend!(conn, |c| o::table
+        .filter(o::status.eq(PENDING))
+        .select((count_star(), min(o::created_at)))
+        .get_result(c))?)
+}
+
 /// Take the lease on up to `limit` PENDING orders nobody holds a live lease on, oldest first,
 /// and return them. On PostgreSQL, rows another instance is claiming at the same moment are
 /// skipped (`FOR UPDATE SKIP LOCKED`), so each order goes to exactly one worker; SQLite's

@@ -92,15 +92,20 @@ fn run(mut conn: DbConn, rx: Receiver<Job>) {
             }
         }
         let mut deliveries: Vec<Deliver> = Vec::with_capacity(batch.len());
+        metrics::histogram!(crate::metrics::SQLITE_BATCH).record(batch.len() as f64);
         let committed = match begin_write(&mut conn) {
             Ok(()) => {
                 for job in batch.drain(..) {
                     deliveries.push(job(Some(&mut conn)));
                 }
-                Tm::commit_transaction(&mut conn).map_err(|e| {
+                let started = std::time::Instant::now();
+                let done = Tm::commit_transaction(&mut conn).map_err(|e| {
                     let _ = Tm::rollback_transaction(&mut conn);
                     e.to_string()
-                })
+                });
+                metrics::histogram!(crate::metrics::SQLITE_FSYNC)
+                    .record(started.elapsed().as_secs_f64());
+                done
             }
             Err(e) => Err(e.to_string()),
         };

@@ -617,6 +617,17 @@ impl Services {
             .map_err(|e| ApiError::from_db(ops::LIST, e))
     }
 
+    /// How many orders are PENDING, and how long the oldest has waited (zero when none).
+    pub fn pending_orders(&self) -> Result<(i64, Duration), DbError> {
+        let mut conn = self.db.conn()?;
+        let (n, oldest) = order_db::pending_summary(&mut conn)?;
+        let age = oldest
+            .map(|t| timefmt::now() - t)
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or_default();
+        Ok((n, age))
+    }
+
     pub fn delete_order(&self, id: &str) -> Result<(), ApiError> {
         let id = id.to_owned();
         if self.write(ops::DELETE, move |c| order_db::delete(c, &id))? {

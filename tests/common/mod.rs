@@ -8,6 +8,8 @@ use coffer::config::Settings;
 
 pub struct TestServer {
     pub base: String,
+    /// `http://ADDR` of the `server.metrics_bind` listener, when configured.
+    pub metrics_base: Option<String>,
     pub handle: actix_web::dev::ServerHandle,
     pub settings: Settings,
     pub client: reqwest::Client,
@@ -98,8 +100,13 @@ impl TestServer {
         let running = coffer::server::start(&settings)?;
         let handle = running.server.handle();
         actix_web::rt::spawn(running.server);
+        let metrics_base = running.metrics_server.map(|(metrics, addr)| {
+            actix_web::rt::spawn(metrics);
+            format!("http://{addr}")
+        });
         Ok(TestServer {
             base: format!("http://{}", running.addr),
+            metrics_base,
             handle,
             settings,
             client: reqwest::Client::new(),

@@ -34,9 +34,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use lru::LruCache;
+use plugin_api::metrics::names;
 use plugin_api::{
-    AuthContext, AuthError, AuthPlugin, Factory, HeaderLookup, PluginContext, PluginDescriptor,
-    PluginError, PluginStatus, Rejection,
+    AuthContext, AuthError, AuthPlugin, Factory, HeaderLookup, Metrics, PluginContext,
+    PluginDescriptor, PluginError, PluginStatus, Rejection,
 };
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
@@ -159,7 +160,7 @@ fn default_stale_max() -> u64 {
 
 fn build_keystone(ctx: &PluginContext<'_>) -> Result<Arc<dyn AuthPlugin>, PluginError> {
     let cfg: KeystoneConfig = ctx.parse_config()?;
-    Ok(Arc::new(Keystone::new(cfg)?))
+    Ok(Arc::new(Keystone::new(cfg)?.reporting_to(ctx.metrics)))
 }
 
 plugin_api::register_plugin!(PluginDescriptor {
@@ -292,6 +293,7 @@ pub struct Keystone {
     inner: Arc<Inner>,
     /// The service-token renewal, started with the first service token; stopped on drop.
     renewer: OnceLock<tokio::task::JoinHandle<()>>,
+    metrics: Metrics,
 }
 
 impl Drop for Keystone {
@@ -410,7 +412,19 @@ impl Keystone {
                 renewing: tokio::sync::Mutex::new(()),
             }),
             renewer: OnceLock::new(),
+            metrics: Metrics::discard(),
         })
+    }
+
+    /// Report validations, cache hits and failures through `metrics` (from zero).
+    pub fn reporting_to(mut self, metrics: &Metrics) -> Self {
+        for result in ["valid", "rejected"] {
+            metrics.count(names::KEYSTONE_VALIDATIONS, &[("result", result)], 0);
+        }
+        metrics.count(names::KEYSTONE_CACHE_HITS, &[], 0);
+        metrics.count(names::KEYSTONE_FAILURES, &[], 0);
+        self.metrics = metrics.clone();
+        self
     }
 
     /// Start the background renewal of the service token (once; on the runtime of the
@@ -466,16 +480,31 @@ impl Keystone {
         match cached {
             Some(Cached::Valid(v)) if now < v.expires_at => {
                 if v.checked.elapsed() < inner.ttl {
+                    self.metrics.count(names::KEYSTONE_CACHE_HITS, &[], 1);
                     return Ok(v.ctx);
                 }
                 fallback = Some(v);
             }
             Some(Cached::Refused(at)) if at.elapsed() < NEGATIVE_TTL.min(inner.ttl) => {
+                self.metrics.count(names::KEYSTONE_CACHE_HITS, &[], 1);
                 return Err(refused("token refused by Keystone recently"));
             }
             _ => {}
         }
-        match self.ask_keystone(token).await {
+        let answer = self.ask_keystone(token).await;
+        let outcome = match &answer {
+            Ok(Ok(_)) => Some("valid"),
+            Ok(Err(_)) => Some("rejected"),
+            Err(_) => None,
+        };
+        match outcome {
+            Some(result) => {
+                self.metrics
+                    .count(names::KEYSTONE_VALIDATIONS, &[("result", result)], 1)
+            }
+            None => self.metrics.count(names::KEYSTONE_FAILURES, &[], 1),
+        }
+        match answer {
             Ok(Ok(v)) => {
                 let ctx = v.ctx.clone();
                 inner.cache_put(key, Cached::Valid(v));

@@ -589,6 +589,7 @@ fn the_registered_factory_builds_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let build = |config: serde_json::Value| {
         factory(&PluginContext {
+            metrics: plugin_api::Metrics::discarding(),
             instance: "keystone",
             config: &config,
             data_dir: dir.path(),

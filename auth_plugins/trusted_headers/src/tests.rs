@@ -53,6 +53,7 @@ fn build(config: serde_json::Value) -> Result<Arc<dyn AuthPlugin>, PluginError> 
     };
     let dir = std::env::temp_dir();
     factory(&PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
         instance: "trusted_headers",
         config: &config,
         data_dir: &dir,
@@ -111,6 +112,7 @@ fn build_in(
         panic!("trusted_headers is not registered as an auth plugin");
     };
     factory(&PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
         instance: "trusted_headers",
         config: &config,
         data_dir: dir,

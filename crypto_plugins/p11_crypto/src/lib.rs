@@ -35,8 +35,9 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::types::Ulong;
 use lru::LruCache;
+use plugin_api::metrics::names;
 use plugin_api::{
-    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec,
+    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec, Metrics,
     PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
     SupportKind, WrappedKek,
 };
@@ -70,7 +71,7 @@ plugin_api::register_plugin!(PluginDescriptor {
 
 fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError> {
     let cfg: P11Config = ctx.parse_config()?;
-    Ok(Arc::new(P11Crypto::new(&cfg)?))
+    Ok(Arc::new(P11Crypto::new(&cfg)?.reporting_to(ctx.metrics)))
 }
 
 /// What the core persists with a wrapped project KEK (`plugin_meta`).
@@ -171,6 +172,7 @@ pub struct P11Crypto {
     /// Unwrapped KEKs pushed out of the cache, destroyed once no request uses them.
     retired: Mutex<Vec<Arc<CachedKek>>>,
     unwraps: AtomicU64,
+    metrics: Metrics,
 }
 
 impl P11Crypto {
@@ -197,6 +199,7 @@ impl P11Crypto {
             keks: Mutex::new(LruCache::new(capacity)),
             retired: Mutex::new(Vec::new()),
             unwraps: AtomicU64::new(0),
+            metrics: Metrics::discard(),
         };
         plugin.run("checking the master keys", |s| {
             plugin.master(s, Role::Mkek, &plugin.mkek_label)?;
@@ -204,6 +207,16 @@ impl P11Crypto {
             Ok(())
         })?;
         Ok(plugin)
+    }
+
+    /// Report sessions lent out and KEK cache hits and misses through `metrics` (from zero).
+    pub fn reporting_to(mut self, metrics: &Metrics) -> Self {
+        metrics.gauge(names::HSM_SESSIONS, &[], 0.0);
+        for result in ["hit", "miss"] {
+            metrics.count(names::KEK_CACHE, &[("result", result)], 0);
+        }
+        self.metrics = metrics.clone();
+        self
     }
 
     /// How many times a project KEK has been unwrapped in the HSM (cache misses).
@@ -226,9 +239,11 @@ impl P11Crypto {
         let mut retried = false;
         loop {
             let lease = self.token.session()?;
+            self.metrics.gauge_add(names::HSM_SESSIONS, &[], 1.0);
             let outcome = op(&lease);
             let epoch = lease.epoch;
             drop(lease);
+            self.metrics.gauge_add(names::HSM_SESSIONS, &[], -1.0);
             match outcome {
                 Ok(v) => return Ok(v),
                 Err(Failure::Plugin(e)) => return Err(e),
@@ -423,10 +438,14 @@ impl P11Crypto {
                     && hit.wrapped == kek.wrapped
                     && hit.project_id == kek.project_id
                 {
+                    self.metrics
+                        .count(names::KEK_CACHE, &[("result", "hit")], 1);
                     return Ok(Arc::clone(hit));
                 }
             }
         }
+        self.metrics
+            .count(names::KEK_CACHE, &[("result", "miss")], 1);
         let handle = self.verify_and_unwrap(s, kek, false)?;
         let entry = Arc::new(CachedKek {
             handle,

@@ -715,6 +715,7 @@ fn the_registered_factory_builds_the_plugin() {
         "pin": support::PIN,
     });
     let ctx = |config| plugin_api::PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
         instance: "hsm",
         config,
         data_dir: dir.path(),

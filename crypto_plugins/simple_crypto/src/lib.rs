@@ -23,8 +23,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use lru::LruCache;
+use plugin_api::metrics::names;
 use plugin_api::{
-    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec,
+    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec, Metrics,
     PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
     SupportKind, WrappedKek,
 };
@@ -74,6 +75,7 @@ pub struct SimpleCrypto {
     active: String,
     rng: SystemRandom,
     cache: Vec<Mutex<LruCache<String, Arc<CachedKek>>>>,
+    metrics: Metrics,
 }
 
 impl SimpleCrypto {
@@ -98,7 +100,16 @@ impl SimpleCrypto {
             .iter()
             .map(|k| (k.id.clone(), &*k.bytes))
             .collect::<Vec<_>>();
-        Self::new(&keys, &loaded.active, cfg.kek_cache_size)
+        Ok(Self::new(&keys, &loaded.active, cfg.kek_cache_size)?.reporting_to(ctx.metrics))
+    }
+
+    /// Report KEK cache hits and misses through `metrics` (both counted from zero).
+    pub fn reporting_to(mut self, metrics: &Metrics) -> Self {
+        for result in ["hit", "miss"] {
+            metrics.count(names::KEK_CACHE, &[("result", result)], 0);
+        }
+        self.metrics = metrics.clone();
+        self
     }
 
     /// Build from explicit master keys (id, 32 bytes); `active` wraps new project KEKs.
@@ -126,6 +137,7 @@ impl SimpleCrypto {
             cache: (0..CACHE_SHARDS)
                 .map(|_| Mutex::new(LruCache::new(per_shard)))
                 .collect(),
+            metrics: Metrics::discard(),
         })
     }
 
@@ -262,9 +274,13 @@ impl SimpleCrypto {
             // Only a cached entry for exactly these stored bytes counts: a row changed in the
             // database (tampered, moved, rewrapped) is unwrapped and verified again.
             if hit.wrapped == kek.wrapped.wrapped && hit.project_id == kek.project_id {
+                self.metrics
+                    .count(names::KEK_CACHE, &[("result", "hit")], 1);
                 return Ok(Arc::clone(hit));
             }
         }
+        self.metrics
+            .count(names::KEK_CACHE, &[("result", "miss")], 1);
         let raw = self.unwrap_raw(kek)?;
         let cipher = Aes256Gcm::new_from_slice(&raw)
             .map_err(|_| PluginError::Integrity(format!("project KEK {} is unusable", kek.id)))?;

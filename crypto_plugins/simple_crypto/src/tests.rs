@@ -23,6 +23,7 @@ fn bind<'a>(p: &'a str, s: &'a str) -> Binding<'a> {
 
 fn ctx<'a>(cfg: &'a serde_json::Value, dir: &'a Path, profile: Profile) -> PluginContext<'a> {
     PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
         instance: "software",
         config: cfg,
         data_dir: dir,

@@ -30,9 +30,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use plugin_api::audit_chain::{Chain, Hasher};
+use plugin_api::metrics::names;
 use plugin_api::{
-    format_time, Event, EventPlugin, Factory, PluginContext, PluginDescriptor, PluginError,
-    PluginStatus,
+    format_time, Event, EventPlugin, Factory, Metrics, PluginContext, PluginDescriptor,
+    PluginError, PluginStatus,
 };
 use serde::Deserialize;
 
@@ -75,8 +76,11 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
     // A log that cannot be opened at start-up is a configuration error either way.
     let mut file = open(&path).map_err(config)?;
     let (chain, torn) = resume(&mut file, &path, hasher).map_err(config)?;
+    ctx.metrics.count(names::EVENT_DROPPED, &[], 0);
+    ctx.metrics.gauge(names::EVENT_PENDING, &[], 0.0);
     let log = AuditLog {
         instance: ctx.instance.to_owned(),
+        metrics: ctx.metrics.clone(),
         path,
         fsync: s.fsync,
         fail_closed: s.fail_closed,
@@ -155,6 +159,8 @@ plugin_api::register_plugin!(PluginDescriptor {
 
 pub struct AuditLog {
     instance: String,
+    /// Lines dropped and lines waiting for the file are reported here.
+    metrics: Metrics,
     path: PathBuf,
     fsync: bool,
     fail_closed: bool,
@@ -318,9 +324,13 @@ impl EventPlugin for AuditLog {
         if state.pending.len() >= MAX_PENDING {
             state.pending.pop_front();
             state.dropped += 1;
+            self.metrics.count(names::EVENT_DROPPED, &[], 1);
         }
         state.pending.push_back(line);
-        self.flush(&mut state)
+        let written = self.flush(&mut state);
+        self.metrics
+            .gauge(names::EVENT_PENDING, &[], state.pending.len() as f64);
+        written
     }
 
     fn fail_closed(&self) -> bool {

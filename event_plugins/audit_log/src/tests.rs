@@ -29,6 +29,7 @@ fn event(kind: EventKind, id: &str) -> Event {
 
 fn build_in(dir: &Path, settings: serde_json::Value) -> Result<Arc<dyn EventPlugin>, PluginError> {
     build(&PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
         instance: "audit",
         config: &settings,
         data_dir: dir,

@@ -26,8 +26,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use plugin_api::metrics::names;
 use plugin_api::{
-    Event, EventPlugin, Factory, PluginContext, PluginDescriptor, PluginError, PluginStatus,
+    Event, EventPlugin, Factory, Metrics, PluginContext, PluginDescriptor, PluginError,
+    PluginStatus,
 };
 use serde::Deserialize;
 
@@ -104,6 +106,7 @@ struct Runner {
     program: String,
     timeout: Duration,
     env: BTreeMap<String, String>,
+    metrics: Metrics,
 }
 
 fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
@@ -132,7 +135,10 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
         program: program.clone(),
         timeout: Duration::from_millis(s.timeout_ms),
         env,
+        metrics: ctx.metrics.clone(),
     };
+    ctx.metrics.count(names::EVENT_DROPPED, &[], 0);
+    ctx.metrics.gauge(names::EVENT_PENDING, &[], 0.0);
     let (tx, rx) = sync_channel(s.queue_size);
     std::thread::Builder::new()
         .name(format!("command-{}", ctx.instance))
@@ -143,6 +149,7 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
         args,
         queue: tx,
         dropped: AtomicU64::new(0),
+        metrics: ctx.metrics.clone(),
     }))
 }
 
@@ -162,6 +169,7 @@ pub struct CommandPlugin {
     /// The rendered arguments of each event, for the runner.
     queue: SyncSender<Vec<String>>,
     dropped: AtomicU64,
+    metrics: Metrics,
 }
 
 impl EventPlugin for CommandPlugin {
@@ -184,9 +192,13 @@ impl EventPlugin for CommandPlugin {
             )));
         }
         match self.queue.try_send(args) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.metrics.gauge_add(names::EVENT_PENDING, &[], 1.0);
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                self.metrics.count(names::EVENT_DROPPED, &[], 1);
                 Err(PluginError::Unavailable(format!(
                     "command '{}': queue full, event dropped ({n} dropped so far)",
                     self.instance
@@ -204,6 +216,7 @@ impl Runner {
     fn run(self, rx: Receiver<Vec<String>>) {
         while let Ok(args) = rx.recv() {
             self.run_one(&args);
+            self.metrics.gauge_add(names::EVENT_PENDING, &[], -1.0);
         }
     }
 

@@ -37,6 +37,7 @@ fn build_named(
 ) -> Result<Arc<dyn EventPlugin>, PluginError> {
     let dir = std::env::temp_dir();
     build(&PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
         instance,
         config: &settings,
         data_dir: &dir,

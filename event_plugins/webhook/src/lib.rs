@@ -25,8 +25,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
+use plugin_api::metrics::names;
 use plugin_api::{
-    Event, EventPlugin, Factory, PluginContext, PluginDescriptor, PluginError, PluginStatus,
+    Event, EventPlugin, Factory, Metrics, PluginContext, PluginDescriptor, PluginError,
+    PluginStatus,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -79,6 +81,7 @@ struct Sender {
     max_attempts: u32,
     backoff: Duration,
     name: String,
+    metrics: Metrics,
 }
 
 fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
@@ -125,7 +128,11 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
         max_attempts: s.max_attempts,
         backoff: Duration::from_millis(s.backoff_ms),
         name: ctx.instance.to_owned(),
+        metrics: ctx.metrics.clone(),
     };
+    ctx.metrics.count(names::EVENT_RETRIES, &[], 0);
+    ctx.metrics.count(names::EVENT_DROPPED, &[], 0);
+    ctx.metrics.gauge(names::EVENT_PENDING, &[], 0.0);
     let (tx, rx) = sync_channel(s.queue_size);
     std::thread::Builder::new()
         .name(format!("webhook-{}", ctx.instance))
@@ -135,6 +142,7 @@ fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
         instance: ctx.instance.to_owned(),
         queue: tx,
         dropped: AtomicU64::new(0),
+        metrics: ctx.metrics.clone(),
     }))
 }
 
@@ -151,6 +159,7 @@ pub struct Webhook {
     instance: String,
     queue: SyncSender<Delivery>,
     dropped: AtomicU64,
+    metrics: Metrics,
 }
 
 impl EventPlugin for Webhook {
@@ -164,9 +173,13 @@ impl EventPlugin for Webhook {
             kind: event.kind.as_str(),
             body,
         }) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.metrics.gauge_add(names::EVENT_PENDING, &[], 1.0);
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                self.metrics.count(names::EVENT_DROPPED, &[], 1);
                 Err(PluginError::Unavailable(format!(
                     "webhook '{}': queue full, event dropped ({n} dropped so far)",
                     self.instance
@@ -194,11 +207,15 @@ impl Sender {
             }
         };
         while let Ok(d) = rx.recv() {
-            runtime.block_on(self.deliver(d));
+            if !runtime.block_on(self.deliver(&d)) {
+                self.metrics.count(names::EVENT_DROPPED, &[], 1);
+            }
+            self.metrics.gauge_add(names::EVENT_PENDING, &[], -1.0);
         }
     }
 
-    async fn deliver(&self, d: Delivery) {
+    /// Deliver one event (retrying as configured); whether the webhook took it.
+    async fn deliver(&self, d: &Delivery) -> bool {
         let mut wait = self.backoff;
         for attempt in 1..=self.max_attempts {
             let result = self
@@ -211,7 +228,7 @@ impl Sender {
                 .send()
                 .await;
             let retry = match result {
-                Ok(r) if r.status().is_success() => return,
+                Ok(r) if r.status().is_success() => return true,
                 Ok(r) if r.status().is_redirection() => {
                     let location = r
                         .headers()
@@ -235,10 +252,12 @@ impl Sender {
             if !retry || attempt == self.max_attempts {
                 break;
             }
+            self.metrics.count(names::EVENT_RETRIES, &[], 1);
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(MAX_BACKOFF);
         }
         tracing::error!(webhook = %self.name, event = d.kind, "event not delivered");
+        false
     }
 }
 

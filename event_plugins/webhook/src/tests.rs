@@ -155,6 +155,7 @@ where
 fn build_with(settings: serde_json::Value) -> Result<Arc<dyn EventPlugin>, PluginError> {
     let dir = std::env::temp_dir();
     build(&PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
         instance: "hook",
         config: &settings,
         data_dir: &dir,

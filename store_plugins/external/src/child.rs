@@ -42,6 +42,8 @@ pub struct Launch {
     pub instance: String,
     pub settings: ExternalSettings,
     pub data_dir: PathBuf,
+    /// Where restarts are counted.
+    pub metrics: plugin_api::Metrics,
 }
 
 impl Launch {

@@ -25,9 +25,9 @@ mod wire;
 use std::sync::Arc;
 
 use plugin_api::{
-    Factory, GeneratedKeyPairMetadata, KeyPairTargets, KeySpec, PluginContext, PluginDescriptor,
-    PluginError, PluginStatus, SecretDto, SecretStore, SecretType, StoreContext, StoreFactoryInput,
-    StoreMetadata,
+    Factory, GeneratedKeyPairMetadata, KeyPairTargets, KeySpec, Metrics, PluginContext,
+    PluginDescriptor, PluginError, PluginStatus, SecretDto, SecretStore, SecretType, StoreContext,
+    StoreFactoryInput, StoreMetadata,
 };
 use serde::Serialize;
 
@@ -65,10 +65,11 @@ fn build(
         )));
     }
     let settings = ExternalSettings::from_context(ctx)?;
-    Ok(Arc::new(ExternalStore::start(
+    Ok(Arc::new(ExternalStore::start_reporting(
         ctx.instance,
         settings,
         ctx.data_dir,
+        ctx.metrics,
     )?))
 }
 
@@ -103,11 +104,22 @@ impl ExternalStore {
         settings: ExternalSettings,
         data_dir: &std::path::Path,
     ) -> Result<Self, PluginError> {
+        Self::start_reporting(instance, settings, data_dir, &Metrics::discard())
+    }
+
+    /// [`ExternalStore::start`], counting restarts of the process through `metrics`.
+    pub fn start_reporting(
+        instance: &str,
+        settings: ExternalSettings,
+        data_dir: &std::path::Path,
+        metrics: &Metrics,
+    ) -> Result<Self, PluginError> {
         settings.check(instance)?;
         let launch = Launch {
             instance: instance.to_owned(),
             settings,
             data_dir: data_dir.to_owned(),
+            metrics: metrics.clone(),
         };
         let supervisor = Supervisor::start(launch).map_err(PluginError::Config)?;
         Ok(ExternalStore { supervisor })

@@ -143,6 +143,7 @@ mod tests {
 
     fn parse(v: serde_json::Value) -> Result<ExternalSettings, PluginError> {
         ExternalSettings::from_context(&PluginContext {
+            metrics: plugin_api::Metrics::discarding(),
             instance: "files",
             config: &v,
             data_dir: Path::new("/tmp"),

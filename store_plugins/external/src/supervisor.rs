@@ -51,6 +51,9 @@ impl Supervisor {
     /// Start the child and run the handshake, synchronously (at plugin load).
     pub fn start(launch: Launch) -> Result<Supervisor, String> {
         let conn = Conn::start(&launch)?;
+        launch
+            .metrics
+            .count(plugin_api::metrics::names::EXTERNAL_RESTARTS, &[], 0);
         let label = launch.label();
         Ok(Supervisor {
             inner: Arc::new(Inner {
@@ -260,6 +263,10 @@ impl Supervisor {
             Ok(conn) if !st.closed => {
                 st.conn = Some(Arc::new(conn));
                 st.not_before = None;
+                inner
+                    .launch
+                    .metrics
+                    .count(plugin_api::metrics::names::EXTERNAL_RESTARTS, &[], 1);
                 None
             }
             Ok(conn) => Some(conn),

@@ -246,6 +246,7 @@ fn factory_needs_a_crypto_plugin_and_no_settings() {
     let null = serde_json::Value::Null;
     let some = serde_json::json!({"x": 1});
     let c = |config| PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
         instance: "software",
         config,
         data_dir: dir,
