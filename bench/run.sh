@@ -3,8 +3,15 @@
 #
 # Usage: bench/run.sh [--coffer-only] [--duration SECS] [--connections N]
 #                     [--threads N] [--warmup SECS] [--workloads LIST] [--keep] [--no-build]
+#                     [--compare-observability [--rounds N]]
 #
 #   --coffer-only     measure Coffer alone (no Barbican venv, no ratios)
+#   --compare-observability
+#                     no Barbican: two Coffer servers, "on" (defaults: Prometheus metrics and the
+#                     access log) and "off" (server.metrics = false, logging.access = false),
+#                     measured on, off, off, on for each workload; prints the cost of
+#                     observability, 1 - (on req/s) / (off req/s), from the means of all passes;
+#                     --rounds N repeats the on, off, off, on sequence N times (default 1)
 #   --duration SECS   measured seconds per workload and target (default 10)
 #   --connections N   concurrent wrk connections (default 32)
 #   --threads N       wrk threads (default 2)
@@ -37,6 +44,8 @@ CREATE_BODY='{"payload": "'"$PAYLOAD_B64"'", "payload_content_type": "applicatio
 ALL_WORKLOADS=(get-payload get-metadata list create)
 
 coffer_only=0
+observability=0
+rounds=1
 duration=10
 connections=32
 threads=2
@@ -59,6 +68,8 @@ is_uint() {
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --coffer-only) coffer_only=1; shift ;;
+    --compare-observability) observability=1; coffer_only=1; shift ;;
+    --rounds) rounds=${2:-}; shift 2 || die "--rounds needs a value" ;;
     --duration) duration=${2:-}; shift 2 || die "--duration needs a value" ;;
     --connections) connections=${2:-}; shift 2 || die "--connections needs a value" ;;
     --threads) threads=${2:-}; shift 2 || die "--threads needs a value" ;;
@@ -70,6 +81,7 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown argument: $1 (try --help)" ;;
   esac
 done
+if ! is_uint "$rounds" || (( rounds == 0 )); then die "--rounds must be a positive integer"; fi
 if ! is_uint "$duration" || (( duration == 0 )); then die "--duration must be a positive integer"; fi
 if ! is_uint "$connections" || (( connections == 0 )); then die "--connections must be a positive integer"; fi
 if ! is_uint "$threads" || (( threads == 0 )); then die "--threads must be a positive integer"; fi
@@ -179,8 +191,13 @@ declare -A URL=() PID=() LOGF=()
 TARGETS=(coffer)
 (( coffer_only )) || TARGETS+=(barbican)
 
+# start_coffer [NAME [ENV=VALUE...]]: a Coffer server known as NAME (default coffer), with extra
+# environment (settings as COFFER__* variables).
 start_coffer() {
+  local name=${1:-coffer}
+  (( $# > 0 )) && shift
   if (( build )); then
+    build=0
     log "building Coffer (cargo build --release --bin coffer)"
     (cd "$ROOT" && "${CARGO:-cargo}" build --release --bin coffer) >"$WORK/cargo-build.log" 2>&1 ||
       { tail -n 40 "$WORK/cargo-build.log" >&2; die "cargo build failed"; }
@@ -191,20 +208,21 @@ start_coffer() {
   bin="$target/release/coffer"
   [[ -x "$bin" ]] || die "no Coffer binary at $bin after the build"
   port=$(free_port)
-  data="$WORK/coffer-data"
+  data="$WORK/$name-data"
   mkdir -p "$data"
   # Started from the temp dir so that no coffer.toml in the caller's directory is picked up.
   (cd "$WORK" && exec env -u RUST_LOG \
       COFFER__SERVER__BIND="127.0.0.1:$port" \
       COFFER__SERVER__DATA_DIR="$data" \
       COFFER__DATABASE__URL="sqlite://$data/coffer.db" \
-      "$bin" serve) </dev/null >"$WORK/coffer.log" 2>&1 &
-  PID[coffer]=$!
-  STARTED_PIDS+=("${PID[coffer]}")
-  URL[coffer]="http://127.0.0.1:$port"
-  LOGF[coffer]="$WORK/coffer.log"
-  wait_ready coffer "${URL[coffer]}" "${PID[coffer]}" "${LOGF[coffer]}" 30
-  log "Coffer ready at ${URL[coffer]} (pid ${PID[coffer]})"
+      "$@" \
+      "$bin" serve) </dev/null >"$WORK/$name.log" 2>&1 &
+  PID[$name]=$!
+  STARTED_PIDS+=("${PID[$name]}")
+  URL[$name]="http://127.0.0.1:$port"
+  LOGF[$name]="$WORK/$name.log"
+  wait_ready "$name" "${URL[$name]}" "${PID[$name]}" "${LOGF[$name]}" 30
+  log "Coffer '$name' ready at ${URL[$name]} (pid ${PID[$name]})"
 }
 
 start_barbican() {
@@ -365,9 +383,10 @@ run_wrk() {
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 
-# measure TARGET WORKLOAD: seed/check, warm up, measure, record one line in $RESULTS.
+# measure TARGET WORKLOAD [KEY]: seed/check, warm up, measure, record one line in $RESULTS
+# under KEY (default TARGET).
 measure() {
-  local t=$1 w=$2
+  local t=$1 w=$2 key=${3:-$1}
   local project="bench-$w-$RANDOM$RANDOM"
   local idfile="$WORK/$t-$w.ids"
   local script="$WRK_DIR/$w.lua"
@@ -424,7 +443,7 @@ measure() {
       printf "server_cores=%.2f wrk_cores=%.2f other_cores=%.2f machine_cores=%.2f iowait_pct=%.1f",
         srv, wrk, other, busy, iow }')
 
-  printf '%s\t%s\t%s %s\t%s\n' "$t" "$w" "$result" "$cpu" "$first_error" >>"$RESULTS"
+  printf '%s\t%s\t%s %s\t%s\n' "$key" "$w" "$result" "$cpu" "$first_error" >>"$RESULTS"
   log "$t/$w: $(field "$result" rps_2xx) req/s (2xx), p50 $(field "$result" p50_ms) ms, p99 $(field "$result" p99_ms) ms, non-2xx $(field "$result" non2xx), $cpu"
 }
 
@@ -444,14 +463,27 @@ if awk -v b="$idle_busy" 'BEGIN { exit !(b > 0.25) }'; then
   log "WARNING: compete with the servers and wrk, so the numbers will be low and noisy."
 fi
 
-start_coffer
-(( coffer_only )) || start_barbican
-
-for t in "${TARGETS[@]}"; do
-  for w in "${workloads[@]}"; do
-    measure "$t" "$w"
+if (( observability )); then
+  start_coffer on
+  start_coffer off COFFER__SERVER__METRICS=false COFFER__LOGGING__ACCESS=false
+  TARGETS=()
+  for ((r = 0; r < rounds; r++)); do
+    TARGETS+=("on-$((2 * r + 1))" "off-$((2 * r + 1))" "off-$((2 * r + 2))" "on-$((2 * r + 2))")
   done
-done
+  for w in "${workloads[@]}"; do
+    for key in "${TARGETS[@]}"; do
+      measure "${key%-*}" "$w" "$key"
+    done
+  done
+else
+  start_coffer
+  (( coffer_only )) || start_barbican
+  for t in "${TARGETS[@]}"; do
+    for w in "${workloads[@]}"; do
+      measure "$t" "$w"
+    done
+  done
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Report.
@@ -484,7 +516,27 @@ echo
 echo "req/s counts 2xx responses only; errors = non-2xx responses and socket errors (connect,"
 echo "read, write, timeout), which are not in req/s. Latencies are over all responses."
 echo
-if (( coffer_only )); then
+if (( observability )); then
+  echo "on = defaults (metrics + access log), off = server.metrics = false, logging.access = false;"
+  echo "measured $((2 * rounds)) times each (on, off, off, on per round); cost = 1 - mean(on) / mean(off);"
+  echo "CPU/req: server CPU time per answered request, mean of the runs"
+  echo
+  printf '%-13s | %-14s | %-14s | %7s | %-13s | %-13s | %s\n' workload "on req/s mean" \
+    "off req/s mean" "cost" "on CPU/req µs" "off CPU/req µs" "errors on/off"
+  printf '%s\n' "--------------+----------------+----------------+---------+---------------+---------------+--------------"
+  for w in "${workloads[@]}"; do
+    awk -F'\t' -v w="$w" '
+      function f(s, k,   n, i, kv) { n = split(s, kv, " ");
+        for (i = 1; i <= n; i++) if (index(kv[i], k "=") == 1) return substr(kv[i], length(k) + 2);
+        return 0 }
+      $2 == w { side = ($1 ~ /^on-/) ? "on" : "off"; r = f($3, "rps_2xx"); c = f($3, "server_cores");
+        rps[side] += r; n[side]++; if (r > 0) cpu[side] += c / r * 1e6;
+        err[side] += f($3, "non2xx") + f($3, "connect") + f($3, "read") + f($3, "write") + f($3, "timeout") }
+      END { on = rps["on"] / n["on"]; off = rps["off"] / n["off"];
+        printf "%-13s | %14.1f | %14.1f | %6.1f%% | %13.1f | %13.1f | %d / %d\n", w, on, off,
+          (1 - on / off) * 100, cpu["on"] / n["on"], cpu["off"] / n["off"], err["on"], err["off"] }' "$RESULTS"
+  done
+elif (( coffer_only )); then
   printf '%-13s | %12s | %-18s | %s\n' workload "Coffer req/s" "p50 / p99 ms" "errors"
   printf '%s\n' "--------------+--------------+--------------------+-------"
   for w in "${workloads[@]}"; do

@@ -536,6 +536,32 @@ async fn readiness_follows_the_token() {
     let (status, body) = readyz().await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["components"]["crypto:p11_crypto"], "ok");
+    // Metrics: the KEK cache and the sessions lent out are reported for the HSM store.
+    let id = create(&client, &srv, "ready-p", "hsm metrics").await;
+    for _ in 0..2 {
+        assert_eq!(read(&client, &srv, "ready-p", &id).await.0, 200);
+    }
+    let text = client
+        .get(format!("{}/metrics", srv.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The value of the series of `name` whose labels include each of `labels`.
+    let sample = |name: &str, labels: &[&str]| {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .find(|l| labels.iter().all(|want| l.contains(want)))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} {labels:?} missing:\n{text}"))
+    };
+    let hsm_store = "store=\"p11_crypto\"";
+    assert_eq!(sample("coffer_hsm_sessions_in_use", &[hsm_store]), 0.0);
+    for result in ["result=\"hit\"", "result=\"miss\""] {
+        assert!(sample("coffer_kek_cache_requests_total", &[hsm_store, result]) >= 1.0);
+    }
     // The token's keys go away: SoftHSM2 keeps each key in a file of the token's directory and
     // notices when the file is gone (`token.object`, the token itself, stays: SoftHSM2 only
     // looks for tokens when it is initialised).
