@@ -160,6 +160,7 @@ fn settings_are_checked() {
 fn log_at(path: &Path, fsync: bool) -> AuditLog {
     AuditLog {
         instance: "audit".into(),
+        metrics: plugin_api::Metrics::discard(),
         path: path.to_owned(),
         fsync,
         fail_closed: false,

@@ -306,6 +306,7 @@ fn a_gone_runner_thread_is_reported() {
         args: vec![],
         queue,
         dropped: AtomicU64::new(0),
+        metrics: plugin_api::Metrics::discard(),
     };
     assert!(matches!(
         cmd.handle(&event("x")),

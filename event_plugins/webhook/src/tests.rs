@@ -296,6 +296,7 @@ fn a_gone_delivery_thread_is_reported() {
         instance: "hook".into(),
         queue,
         dropped: AtomicU64::new(0),
+        metrics: plugin_api::Metrics::discard(),
     };
     assert!(matches!(
         hook.handle(&event("x")),
