@@ -15,6 +15,7 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY plugin_api/Cargo.toml plugin_api/
 COPY store_plugins/store_crypto/Cargo.toml store_plugins/store_crypto/
 COPY store_plugins/external/Cargo.toml store_plugins/external/
+COPY crypto_plugins/crypto_kit/Cargo.toml crypto_plugins/crypto_kit/
 COPY crypto_plugins/simple_crypto/Cargo.toml crypto_plugins/simple_crypto/
 COPY crypto_plugins/p11_crypto/Cargo.toml crypto_plugins/p11_crypto/
 COPY auth_plugins/trusted_headers/Cargo.toml auth_plugins/trusted_headers/
@@ -24,7 +25,8 @@ COPY event_plugins/webhook/Cargo.toml event_plugins/webhook/
 COPY event_plugins/command/Cargo.toml event_plugins/command/
 COPY bench/p11/Cargo.toml bench/p11/
 RUN for d in plugin_api store_plugins/store_crypto store_plugins/external \
-        crypto_plugins/simple_crypto crypto_plugins/p11_crypto auth_plugins/trusted_headers \
+        crypto_plugins/crypto_kit crypto_plugins/simple_crypto crypto_plugins/p11_crypto \
+        auth_plugins/trusted_headers \
         auth_plugins/keystone event_plugins/audit_log event_plugins/webhook \
         event_plugins/command; do \
         mkdir -p "$d/src" && touch "$d/src/lib.rs"; \

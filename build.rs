@@ -1,9 +1,40 @@
-//! Build information for `coffer --version`: the git commit the binary was built from
-//! (`unknown` outside a git checkout).
+//! Build information: for `coffer --version`, the git commit the binary was built from
+//! (`unknown` outside a git checkout); for `coffer plugins list`, the package names of this
+//! workspace's members (the in-tree crates; a plugin from any other crate is a linked one).
 
 use std::process::Command;
 
+/// The package names of the workspace's members, from `Cargo.toml`'s `members` list.
+fn workspace_crates() -> Vec<String> {
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    let manifest = std::fs::read_to_string("Cargo.toml").unwrap_or_default();
+    let members = manifest
+        .split_once("members = [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .unwrap_or("");
+    members
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty())
+        .filter_map(|dir| {
+            let path = std::path::Path::new(dir).join("Cargo.toml");
+            println!("cargo:rerun-if-changed={}", path.display());
+            let text = std::fs::read_to_string(&path).ok()?;
+            let package = text.split_once("[package]")?.1;
+            let name = package
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name = "))?;
+            Some(name.trim().trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
 fn main() {
+    println!(
+        "cargo:rustc-env=COFFER_IN_TREE_CRATES={}",
+        workspace_crates().join(",")
+    );
     println!("cargo:rerun-if-env-changed=COFFER_GIT_COMMIT");
     // A build without the repository (a Docker context) is told the commit.
     if let Ok(commit) = std::env::var("COFFER_GIT_COMMIT") {

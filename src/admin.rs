@@ -1,14 +1,17 @@
-//! Operator commands: the HSM's master keys (`coffer hsm ...`) and moving every project KEK to
-//! the current master key (`coffer rewrap-keks`).
+//! Operator commands: those plugins declare (`coffer hsm ...` from `p11_crypto`), run on the
+//! settings section they name, and moving every project KEK to the current master key
+//! (`coffer rewrap-keks`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use p11_crypto::admin::{self as p11_admin, MasterKey};
-use p11_crypto::P11Config;
-use plugin_api::CryptoPlugin;
+use plugin_api::registry;
+use plugin_api::{
+    CommandArgs, CommandGroup, CryptoPlugin, Namespace, OperatorCommand, PluginContext,
+    PluginDescriptor,
+};
 use serde_json::json;
 
 use crate::config::Settings;
@@ -17,62 +20,60 @@ use crate::db::Db;
 use crate::plugins;
 use crate::timefmt;
 
-/// The p11_crypto settings of `store` (its `crypto` table, or `[crypto.p11_crypto]`), or of
-/// `[crypto.p11_crypto]` when no store is named.
-pub fn p11_config(settings: &Settings, store: Option<&str>) -> anyhow::Result<P11Config> {
+/// The operator command groups the linked plugins declare, with the plugin of each.
+pub fn command_groups() -> Vec<(&'static PluginDescriptor, &'static CommandGroup)> {
+    registry::all()
+        .into_iter()
+        .filter_map(|d| d.capabilities.commands.map(|g| (d, g)))
+        .collect()
+}
+
+/// The settings section an operator command of plugin `d` works on: for `--store NAME`, that
+/// store's section for the plugin (its `crypto` table, else the plugin's global one), else the
+/// plugin's global section (`[crypto.NAME]`).
+fn command_section(
+    settings: &Settings,
+    d: &PluginDescriptor,
+    store: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    let global = || settings.crypto.get(d.name).cloned();
     let section = match store {
         Some(name) => {
             let stores = settings.effective_stores();
             let cfg = stores
                 .get(name)
                 .ok_or_else(|| anyhow!("no store named '{name}' is configured"))?;
-            if cfg.crypto_plugin.as_deref() != Some("p11_crypto") {
-                bail!("store '{name}' does not use p11_crypto");
+            match d.namespace() {
+                Namespace::Crypto if cfg.crypto_plugin.as_deref() == Some(d.name) => {
+                    cfg.crypto.clone().or_else(global)
+                }
+                Namespace::Store if cfg.store_plugin == d.name => cfg.store.clone(),
+                _ => bail!("store '{name}' does not use {}", d.name),
             }
-            cfg.crypto
-                .clone()
-                .or_else(|| settings.crypto.get("p11_crypto").cloned())
         }
-        None => settings.crypto.get("p11_crypto").cloned(),
-    }
-    .ok_or_else(|| {
-        anyhow!(
-            "no p11_crypto settings: add [crypto.p11_crypto] (library, token_label, pin_file, ...)"
-        )
-    })?;
-    serde_json::from_value(section).map_err(|e| anyhow!("p11_crypto settings: {e}"))
+        None => global(),
+    };
+    section.ok_or_else(|| anyhow!("no {0} settings: add [crypto.{0}]", d.name))
 }
 
-/// `coffer hsm gen-mkek` / `gen-hmac`: create a master key; `None` label: the configured one.
-pub fn generate_master_key(
-    cfg: &P11Config,
-    key: MasterKey,
-    label: Option<&str>,
-    length: u64,
+/// Run operator command `command` of plugin `d` with `options` (`--store` chooses the
+/// settings); the line to print.
+pub fn run_plugin_command(
+    settings: &Settings,
+    d: &PluginDescriptor,
+    command: &OperatorCommand,
+    store: Option<&str>,
+    options: CommandArgs,
 ) -> anyhow::Result<String> {
-    let label = label.unwrap_or(key.configured_label(cfg));
-    p11_admin::generate(cfg, key, label, length)?;
-    Ok(format!(
-        "created {} '{label}' ({length} bytes) in the token",
-        describe(key)
-    ))
-}
-
-/// `coffer hsm check-mkek` / `check-hmac`.
-pub fn check_master_key(
-    cfg: &P11Config,
-    key: MasterKey,
-    label: Option<&str>,
-) -> anyhow::Result<String> {
-    let label = label.unwrap_or(key.configured_label(cfg));
-    Ok(p11_admin::check(cfg, key, label)?)
-}
-
-fn describe(key: MasterKey) -> &'static str {
-    match key {
-        MasterKey::Mkek => "master KEK",
-        MasterKey::Hmac => "HMAC key",
-    }
+    let section = command_section(settings, d, store)?;
+    let ctx = PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
+        instance: store.unwrap_or(d.name),
+        config: &section,
+        data_dir: &settings.server.data_dir,
+        profile: settings.profile.into(),
+    };
+    (command.run)(&ctx, &options).map_err(|e| anyhow!("{} {}: {e}", d.name, command.name))
 }
 
 /// How `coffer rewrap-keks` runs.

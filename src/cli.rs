@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::{admin, openapi, plugins, server};
-use p11_crypto::admin::MasterKey;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -66,11 +65,6 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// The HSM's master keys (p11_crypto).
-    Hsm {
-        #[command(subcommand)]
-        command: HsmCommand,
-    },
     /// Rewrap every project KEK under its crypto plugin's current master key (after adding a
     /// new master key and making it the active one). Secret ciphertext is not touched; safe to
     /// interrupt and run again.
@@ -88,37 +82,6 @@ pub enum Command {
         #[arg(long)]
         audit_file: Option<PathBuf>,
     },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum HsmCommand {
-    /// Create the master KEK (AES, wrap/unwrap only, never extractable) in the token.
-    GenMkek(KeyArgs),
-    /// Create the HMAC key (generic secret, sign/verify only) in the token.
-    GenHmac(KeyArgs),
-    /// Check that the master KEK exists once and can wrap and unwrap.
-    CheckMkek(LabelArgs),
-    /// Check that the HMAC key exists once and can sign and verify.
-    CheckHmac(LabelArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub struct LabelArgs {
-    /// The store whose p11_crypto settings to use (default: [crypto.p11_crypto]).
-    #[arg(long)]
-    store: Option<String>,
-    /// The key's label (default: mkek_label / hmac_label from the settings).
-    #[arg(long)]
-    label: Option<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct KeyArgs {
-    #[command(flatten)]
-    target: LabelArgs,
-    /// Key length in bytes.
-    #[arg(long, default_value_t = 32)]
-    length: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -206,12 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "coffer",
-                &mut out,
-            );
+            clap_complete::generate(shell, &mut command(), "coffer", &mut out);
             print_out(&out);
             Ok(())
         }
@@ -312,32 +270,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 DbCommand::Backup { .. } | DbCommand::Restore { .. } | DbCommand::Copy { .. } => {}
             }
-            Ok(())
-        }
-        Command::Hsm { command } => {
-            let settings = load()?;
-            let cfg = |t: &LabelArgs| admin::p11_config(&settings, t.store.as_deref());
-            let line = match &command {
-                HsmCommand::GenMkek(a) => admin::generate_master_key(
-                    &cfg(&a.target)?,
-                    MasterKey::Mkek,
-                    a.target.label.as_deref(),
-                    a.length,
-                )?,
-                HsmCommand::GenHmac(a) => admin::generate_master_key(
-                    &cfg(&a.target)?,
-                    MasterKey::Hmac,
-                    a.target.label.as_deref(),
-                    a.length,
-                )?,
-                HsmCommand::CheckMkek(t) => {
-                    admin::check_master_key(&cfg(t)?, MasterKey::Mkek, t.label.as_deref())?
-                }
-                HsmCommand::CheckHmac(t) => {
-                    admin::check_master_key(&cfg(t)?, MasterKey::Hmac, t.label.as_deref())?
-                }
-            };
-            println!("{line}");
             Ok(())
         }
         Command::RewrapKeks {
@@ -606,9 +538,88 @@ fn verify_audit(files: &[PathBuf], key_file: Option<&std::path::Path>) -> anyhow
     Ok(())
 }
 
+/// The whole command line: the built-in commands and the operator command groups the linked
+/// plugins declare (`coffer hsm ...`), each command with `--store` and its own options.
+pub fn command() -> clap::Command {
+    use clap::{Arg, CommandFactory};
+    let mut cmd = Cli::command();
+    for (d, group) in admin::command_groups() {
+        let mut sub = clap::Command::new(group.name)
+            .about(group.about)
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+        for c in group.commands {
+            let mut one = clap::Command::new(c.name).about(c.about).arg(
+                Arg::new("store").long("store").help(format!(
+                    "The store whose {0} settings to use (default: [crypto.{0}])",
+                    d.name
+                )),
+            );
+            for o in c.options {
+                let mut arg = Arg::new(o.name).long(o.name).help(o.help);
+                if let Some(v) = o.default {
+                    arg = arg.default_value(v);
+                }
+                one = one.arg(arg);
+            }
+            sub = sub.subcommand(one);
+        }
+        cmd = cmd.subcommand(sub);
+    }
+    cmd
+}
+
+/// An operator command of a plugin, as parsed: run it and print its line.
+fn run_plugin_command(matches: &clap::ArgMatches, group: &str) -> anyhow::Result<()> {
+    let (d, g) = admin::command_groups()
+        .into_iter()
+        .find(|(_, g)| g.name == group)
+        .ok_or_else(|| anyhow::anyhow!("no command group {group}"))?;
+    let Some((name, args)) = matches
+        .subcommand_matches(group)
+        .and_then(clap::ArgMatches::subcommand)
+    else {
+        anyhow::bail!("coffer {group}: a command is required");
+    };
+    let c = g
+        .commands
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| anyhow::anyhow!("coffer {group}: no command {name}"))?;
+    let options = c
+        .options
+        .iter()
+        .filter_map(|o| Some((o.name.to_owned(), args.get_one::<String>(o.name)?.clone())))
+        .collect();
+    let settings = Settings::load(matches.get_one::<PathBuf>("config").map(PathBuf::as_path))?;
+    crate::logging::init(&settings.logging)?;
+    let line = admin::run_plugin_command(
+        &settings,
+        d,
+        c,
+        args.get_one::<String>("store").map(String::as_str),
+        plugin_api::CommandArgs::new(options),
+    )?;
+    println!("{line}");
+    Ok(())
+}
+
 /// The entry point of `coffer` (and of binaries that link extra plugin crates).
 pub fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    let plugin_group = matches
+        .subcommand_name()
+        .filter(|name| admin::command_groups().iter().any(|(_, g)| g.name == *name))
+        .map(str::to_owned);
+    let outcome = match plugin_group {
+        Some(group) => run_plugin_command(&matches, &group),
+        None => match Cli::from_arg_matches(&matches) {
+            Ok(cli) => run(cli),
+            Err(e) => e.exit(),
+        },
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("coffer: {e:#}");

@@ -283,41 +283,74 @@ pub struct PluginRow {
     pub state: String,
 }
 
-/// The `source` of a plugin row: the external store runs the executables its stores name.
-/// The crates of this repository that register plugins; any other crate is a linked one.
-const IN_TREE_CRATES: &[&str] = &[
-    "coffer",
-    "store_crypto",
-    "simple_crypto",
-    "p11_crypto",
-    "external_store",
-    "trusted_headers",
-    "keystone",
-    "audit_log",
-    "webhook",
-    "command",
-];
+/// The package names of this workspace's members (derived by `build.rs` from `Cargo.toml`): a
+/// plugin from any other crate is a linked one.
+fn in_tree(crate_name: &str) -> bool {
+    env!("COFFER_IN_TREE_CRATES")
+        .split(',')
+        .any(|c| c == crate_name)
+}
 
+/// The `source` of a plugin row: built in, linked from another crate, or, for a plugin that
+/// declares an executable (the `external` store), the program each configured store runs.
 fn source(d: &PluginDescriptor, settings: &Settings) -> String {
-    if !IN_TREE_CRATES.contains(&d.crate_name) {
+    if !in_tree(d.crate_name) {
         return format!("linked crate {}", d.crate_name);
     }
-    if d.namespace() != Namespace::Store || d.name != external_store::NAME {
+    let Some(executable) = d.capabilities.executable else {
         return "built-in".to_owned();
-    }
-    let commands: Vec<String> = settings
-        .effective_stores()
-        .iter()
-        .filter(|(_, s)| s.store_plugin == d.name)
-        .filter_map(|(name, s)| {
-            let command = s.store.as_ref().and_then(external_store::command_of)?;
-            Some(format!("{name}: {command}"))
-        })
+    };
+    let commands: Vec<String> = instances_of(d, settings)
+        .into_iter()
+        .filter_map(|(name, section)| Some(format!("{name}: {}", executable(&section)?)))
         .collect();
     if commands.is_empty() {
         "executable (none configured)".to_owned()
     } else {
         format!("executable {}", commands.join(", "))
+    }
+}
+
+/// The configured instances of plugin `d` with their settings sections: stores by name for
+/// store plugins, the stores using a crypto plugin (their `crypto` table, else
+/// `[crypto.NAME]`), the `[events.NAME]` instances of an event plugin, the auth plugin.
+pub fn instances_of(d: &PluginDescriptor, settings: &Settings) -> Vec<(String, serde_json::Value)> {
+    let empty = || serde_json::Value::Object(Default::default());
+    match d.namespace() {
+        Namespace::Store => settings
+            .effective_stores()
+            .into_iter()
+            .filter(|(_, s)| s.store_plugin == d.name)
+            .map(|(name, s)| (name, s.store.unwrap_or_else(empty)))
+            .collect(),
+        Namespace::Crypto => settings
+            .effective_stores()
+            .into_iter()
+            .filter(|(_, s)| s.crypto_plugin.as_deref() == Some(d.name))
+            .map(|(name, s)| {
+                let section = s
+                    .crypto
+                    .or_else(|| settings.crypto.get(d.name).cloned())
+                    .unwrap_or_else(empty);
+                (name, section)
+            })
+            .collect(),
+        Namespace::Event => settings
+            .events
+            .iter()
+            .filter(|(_, e)| e.plugin == d.name)
+            .map(|(name, e)| (name.clone(), e.settings.clone().unwrap_or_else(empty)))
+            .collect(),
+        Namespace::Auth if settings.auth.mode == d.name => vec![(
+            d.name.to_owned(),
+            settings
+                .auth
+                .plugin_settings
+                .get(d.name)
+                .cloned()
+                .unwrap_or_else(empty),
+        )],
+        _ => Vec::new(),
     }
 }
 

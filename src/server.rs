@@ -115,8 +115,9 @@ const SECRET_FILE_KEYS: &[(&str, &str, bool)] = &[
 ];
 
 /// The files and directories that hold secrets or the audit trail and should be owner-only:
-/// the data directory, SQLite's files, the generated dev master key, every key, PIN or
-/// password file the plugin settings name, the audit logs and the rewrap-keks audit file.
+/// the data directory, SQLite's files, every key, PIN or password file the plugin settings
+/// name, the files the configured plugins declare (a generated dev master key, audit logs) and
+/// the rewrap-keks audit file.
 pub fn private_paths(settings: &Settings) -> Vec<(&'static str, PathBuf)> {
     let data_dir = &settings.server.data_dir;
     let under_data = |p: &str| {
@@ -131,10 +132,6 @@ pub fn private_paths(settings: &Settings) -> Vec<(&'static str, PathBuf)> {
     if let Ok(Target::Sqlite(db)) = Target::parse(settings.database.url.expose_secret()) {
         paths.extend(sqlite_files(&db).map(|f| ("database file", f)));
     }
-    paths.push((
-        "generated master key file",
-        data_dir.join(simple_crypto::GENERATED_KEY_FILE),
-    ));
     let audit = data_dir.join("audit");
     paths.push(("rewrap audit file", audit.join("rewrap-keks.jsonl")));
     paths.push(("audit directory", audit));
@@ -181,9 +178,12 @@ pub fn private_paths(settings: &Settings) -> Vec<(&'static str, PathBuf)> {
     for section in sections {
         walk(section, &mut paths, &place);
     }
-    for event in settings.events.values().filter(|e| e.plugin == "audit_log") {
-        if let Some(path) = event.settings.as_ref().and_then(|s| s["path"].as_str()) {
-            paths.push(("audit log file", under_data(path)));
+    // The files the configured plugins say they keep secrets or audit records in.
+    for d in plugin_api::registry::all() {
+        if let Some(files) = d.capabilities.private_files {
+            for (_, section) in plugins::instances_of(d, settings) {
+                paths.extend(files(&section, data_dir));
+            }
         }
     }
     let mut seen = std::collections::HashSet::new();

@@ -541,20 +541,9 @@ async fn readiness_follows_the_token() {
     for _ in 0..2 {
         assert_eq!(read(&client, &srv, "ready-p", &id).await.0, 200);
     }
-    let text = client
-        .get(format!("{}/metrics", srv.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    // The value of the series of `name` whose labels include each of `labels`.
+    let text = common::scrape(&client, &srv.base).await;
     let sample = |name: &str, labels: &[&str]| {
-        text.lines()
-            .filter(|l| l.starts_with(&format!("{name}{{")))
-            .find(|l| labels.iter().all(|want| l.contains(want)))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        common::metric(&text, name, labels)
             .unwrap_or_else(|| panic!("{name} {labels:?} missing:\n{text}"))
     };
     let hsm_store = "store=\"p11_crypto\"";

@@ -233,12 +233,6 @@ async fn readiness_follows_keystone() {
     srv.stop().await;
 }
 
-/// The value of the sample `series` (name and labels as exported) in a scrape, if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[actix_web::test]
 async fn validations_cache_hits_and_failures_are_counted() {
     let fake = web::Data::new(Fake::default());
@@ -256,23 +250,16 @@ async fn validations_cache_hits_and_failures_are_counted() {
     fake.hang.store(true, Ordering::SeqCst);
     assert_eq!(get("observer-b").await.unwrap().status(), 503);
     fake.hang.store(false, Ordering::SeqCst);
-    let text = srv
-        .client
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for series in [
-        "coffer_keystone_validations_total{result=\"valid\"}",
-        "coffer_keystone_validations_total{result=\"rejected\"}",
-        "coffer_keystone_cache_hits_total",
-        "coffer_keystone_failures_total",
+    let text = common::scrape(&srv.client, &srv.base).await;
+    for (name, labels) in [
+        ("coffer_keystone_validations_total", &["result=\"valid\""][..]),
+        ("coffer_keystone_validations_total", &["result=\"rejected\""][..]),
+        ("coffer_keystone_cache_hits_total", &[][..]),
+        ("coffer_keystone_failures_total", &[][..]),
     ] {
-        let n = sample(&text, series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
-        assert!(n >= 1.0, "{series} = {n}");
+        let n = common::metric(&text, name, labels)
+            .unwrap_or_else(|| panic!("{name} {labels:?} missing:\n{text}"));
+        assert!(n >= 1.0, "{name} {labels:?} = {n}");
     }
     srv.stop().await;
 }

@@ -143,6 +143,8 @@ pub struct PluginDescriptor {
     /// One line for `coffer plugins list`.
     pub summary: &'static str,
     pub factory: Factory,
+    /// What else it offers (operator commands, its executable, its private files).
+    pub capabilities: crate::Capabilities,
 }
 
 impl PluginDescriptor {
@@ -159,6 +161,7 @@ impl fmt::Debug for PluginDescriptor {
             .field("version", &self.version)
             .field("status", &self.status)
             .field("crate_name", &self.crate_name)
+            .field("capabilities", &self.capabilities)
             .finish()
     }
 }

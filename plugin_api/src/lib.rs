@@ -20,6 +20,7 @@
 
 pub mod audit_chain;
 mod auth;
+mod capabilities;
 mod crypto;
 mod descriptor;
 mod error;
@@ -33,6 +34,7 @@ mod types;
 pub mod testkit;
 
 pub use auth::{AuthContext, AuthError, AuthPlugin, HeaderLookup, Rejection};
+pub use capabilities::{Capabilities, CommandArgs, CommandGroup, CommandOption, OperatorCommand};
 pub use crypto::{CryptoPlugin, Encrypted, KekBinding, ProjectKek, WrappedKek};
 pub use descriptor::{
     AuthFactory, CryptoFactory, EventFactory, Factory, Namespace, PluginContext, PluginDescriptor,
@@ -60,6 +62,7 @@ pub use inventory;
 ///     origin: concat!("crate ", env!("CARGO_PKG_NAME")),
 ///     summary: "stores secrets somewhere",
 ///     factory: plugin_api::Factory::Store(build),
+///     capabilities: plugin_api::Capabilities::NONE,
 /// });
 /// ```
 #[macro_export]

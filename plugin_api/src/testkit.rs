@@ -114,6 +114,7 @@ crate::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "in-memory store for tests (nothing persists)",
     factory: Factory::Store(build_memory_store),
+    capabilities: crate::Capabilities::NONE,
 });
 
 impl MemoryStore {

@@ -170,6 +170,7 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "OpenStack Keystone tokens (X-Auth-Token), validated as keystonemiddleware does",
     factory: Factory::Auth(build_keystone),
+    capabilities: plugin_api::Capabilities::NONE,
 });
 
 /// A validated token, as cached.

@@ -128,6 +128,7 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "identity from X-Project-Id / X-Roles / X-User-Id (trusted callers only)",
     factory: Factory::Auth(build_trusted_headers),
+    capabilities: plugin_api::Capabilities::NONE,
 });
 
 fn non_empty(v: Option<&str>) -> Option<String> {

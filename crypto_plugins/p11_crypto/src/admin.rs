@@ -7,10 +7,85 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki::types::Ulong;
-use plugin_api::PluginError;
+use plugin_api::{CommandArgs, CommandGroup, CommandOption, OperatorCommand, PluginContext, PluginError};
 
 use crate::token::{describe, Token};
 use crate::P11Config;
+
+/// `coffer hsm ...`: the operator commands this plugin declares in its descriptor.
+pub static COMMANDS: CommandGroup = CommandGroup {
+    name: "hsm",
+    about: "The HSM's master keys (p11_crypto)",
+    commands: &[
+        OperatorCommand {
+            name: "gen-mkek",
+            about: "Create the master KEK (AES, wrap/unwrap only, never extractable) in the token",
+            options: KEY_OPTIONS,
+            run: |ctx, args| generate_command(ctx, args, MasterKey::Mkek),
+        },
+        OperatorCommand {
+            name: "gen-hmac",
+            about: "Create the HMAC key (generic secret, sign/verify only) in the token",
+            options: KEY_OPTIONS,
+            run: |ctx, args| generate_command(ctx, args, MasterKey::Hmac),
+        },
+        OperatorCommand {
+            name: "check-mkek",
+            about: "Check that the master KEK exists once and can wrap and unwrap",
+            options: LABEL_OPTION,
+            run: |ctx, args| check_command(ctx, args, MasterKey::Mkek),
+        },
+        OperatorCommand {
+            name: "check-hmac",
+            about: "Check that the HMAC key exists once and can sign and verify",
+            options: LABEL_OPTION,
+            run: |ctx, args| check_command(ctx, args, MasterKey::Hmac),
+        },
+    ],
+};
+
+const LABEL: CommandOption = CommandOption {
+    name: "label",
+    help: "The key's label (default: mkek_label / hmac_label from the settings)",
+    default: None,
+};
+const LABEL_OPTION: &[CommandOption] = &[LABEL];
+const KEY_OPTIONS: &[CommandOption] = &[
+    LABEL,
+    CommandOption {
+        name: "length",
+        help: "Key length in bytes",
+        default: Some("32"),
+    },
+];
+
+/// `coffer hsm gen-mkek` / `gen-hmac`: create a master key; without `--label`, the configured
+/// one.
+fn generate_command(
+    ctx: &PluginContext<'_>,
+    args: &CommandArgs,
+    key: MasterKey,
+) -> Result<String, PluginError> {
+    let cfg: P11Config = ctx.parse_config()?;
+    let label = args.get("label").unwrap_or(key.configured_label(&cfg));
+    let length = args.number("length")?.unwrap_or(32);
+    generate(&cfg, key, label, length)?;
+    Ok(format!(
+        "created {} '{label}' ({length} bytes) in the token",
+        key.name()
+    ))
+}
+
+/// `coffer hsm check-mkek` / `check-hmac`.
+fn check_command(
+    ctx: &PluginContext<'_>,
+    args: &CommandArgs,
+    key: MasterKey,
+) -> Result<String, PluginError> {
+    let cfg: P11Config = ctx.parse_config()?;
+    let label = args.get("label").unwrap_or(key.configured_label(&cfg));
+    check(&cfg, key, label)
+}
 
 /// The two kinds of master key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

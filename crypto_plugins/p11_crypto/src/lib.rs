@@ -35,9 +35,11 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::types::Ulong;
 use lru::LruCache;
+use crypto_kit::envelope::{self, NONCE_LEN, TAG_LEN};
+use crypto_kit::support;
 use plugin_api::metrics::names;
 use plugin_api::{
-    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec, Metrics,
+    Capabilities,    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec, Metrics,
     PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
     SupportKind, WrappedKek,
 };
@@ -48,17 +50,10 @@ use zeroize::Zeroizing;
 pub use config::{P11Config, TokenSelector, WrapMechanism};
 use token::{describe, recovery, Lease, Recovery, Token};
 
-const FORMAT_V1: u8 = 1;
-const IV_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 const KEK_LEN: u64 = 32;
 const KEK_DOMAIN: &str = "coffer/p11_crypto/project-kek/v1";
 const SECRET_DOMAIN: &str = "coffer/p11_crypto/secret/v1";
 
-const AES_BITS: [u32; 3] = [128, 192, 256];
-const HMAC_ALGORITHMS: [&str; 4] = ["hmacsha1", "hmacsha256", "hmacsha384", "hmacsha512"];
-const HMAC_BITS: [u32; 5] = [128, 192, 256, 384, 512];
-const RSA_BITS: [u32; 3] = [2048, 3072, 4096];
 
 plugin_api::register_plugin!(PluginDescriptor {
     name: "p11_crypto",
@@ -67,6 +62,10 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "PKCS#11 HSM: master KEK and HMAC key in the token, AES-GCM in the HSM",
     factory: Factory::Crypto(build),
+    capabilities: Capabilities {
+        commands: Some(&admin::COMMANDS),
+        ..Capabilities::NONE
+    },
 });
 
 fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError> {
@@ -264,8 +263,8 @@ impl P11Crypto {
         }
     }
 
-    fn random_iv(&self) -> Result<[u8; IV_LEN], Failure> {
-        let mut iv = [0u8; IV_LEN];
+    fn random_iv(&self) -> Result<[u8; NONCE_LEN], Failure> {
+        let mut iv = [0u8; NONCE_LEN];
         self.rng
             .fill(&mut iv)
             .map_err(|_| PluginError::Internal("system random source failed".into()))?;
@@ -485,24 +484,6 @@ impl P11Crypto {
                 tracing::debug!(error = %describe(&e), "could not destroy a retired project KEK object");
             }
         }
-    }
-
-    fn symmetric_supported(spec: &KeySpec) -> bool {
-        let (Some(alg), Some(bits)) = (spec.algorithm_lower(), spec.bit_length) else {
-            return false;
-        };
-        let mode = spec.mode.as_deref().map(str::to_ascii_lowercase);
-        match alg.as_str() {
-            "aes" if mode.as_deref() == Some("xts") => bits == 256 || bits == 512,
-            "aes" => AES_BITS.contains(&bits),
-            a if HMAC_ALGORITHMS.contains(&a) => HMAC_BITS.contains(&bits),
-            _ => false,
-        }
-    }
-
-    fn asymmetric_supported(spec: &KeySpec) -> bool {
-        spec.algorithm_lower().as_deref() == Some("rsa")
-            && spec.bit_length.is_some_and(|b| RSA_BITS.contains(&b))
     }
 
     /// Generate a secret key of `len` bytes in the HSM, read its value out, destroy it.
@@ -725,12 +706,8 @@ impl CryptoPlugin for P11Crypto {
             let sealed = s
                 .encrypt(&Mechanism::AesGcm(params), key.handle, plaintext)
                 .doing("encrypting")?;
-            let mut out = Vec::with_capacity(1 + IV_LEN + sealed.len());
-            out.push(FORMAT_V1);
-            out.extend_from_slice(&iv_copy);
-            out.extend_from_slice(&sealed);
             Ok(Encrypted {
-                ciphertext: out,
+                ciphertext: envelope::wrap(&iv_copy, &sealed),
                 extended_meta: None,
             })
         })
@@ -744,23 +721,14 @@ impl CryptoPlugin for P11Crypto {
     ) -> Result<SecretBytes, PluginError> {
         let ct = &encrypted.ciphertext;
         let what = format!("ciphertext of secret {}", binding.secret_id);
-        if ct.len() < 1 + IV_LEN + TAG_LEN {
-            return Err(PluginError::Integrity(format!("{what} is truncated")));
-        }
-        if ct[0] != FORMAT_V1 {
-            return Err(PluginError::Integrity(format!(
-                "{what} has unknown format version {}",
-                ct[0]
-            )));
-        }
+        let (iv, body) = envelope::unwrap(ct, &what)?;
         let aad = binding.associated_data(SECRET_DOMAIN);
         self.run("decrypting a secret", |s| {
             let key = self.project_kek(s, kek)?;
-            let mut iv = [0u8; IV_LEN];
-            iv.copy_from_slice(&ct[1..1 + IV_LEN]);
+            let mut iv = iv;
             let params = GcmParams::new(&mut iv, &aad, Ulong::from(TAG_LEN as u64 * 8))
                 .doing("preparing AES-GCM")?;
-            match s.decrypt(&Mechanism::AesGcm(params), key.handle, &ct[1 + IV_LEN..]) {
+            match s.decrypt(&Mechanism::AesGcm(params), key.handle, body) {
                 Ok(plain) => Ok(Zeroizing::new(plain)),
                 // A tag that does not verify: SoftHSM2 says CKR_GENERAL_ERROR, the standard
                 // says CKR_ENCRYPTED_DATA_INVALID.
@@ -769,17 +737,14 @@ impl CryptoPlugin for P11Crypto {
                     | RvError::EncryptedDataLenRange
                     | RvError::GeneralError,
                     _,
-                )) => Err(PluginError::Integrity(format!(
-                    "{what} failed authentication (tampered, or bound to another owner)"
-                ))
-                .into()),
+                )) => Err(envelope::tampered(&what).into()),
                 Err(e) => Err(Failure::Ck(e, "decrypting")),
             }
         })
     }
 
     fn generate_symmetric(&self, spec: &KeySpec) -> Result<SecretBytes, PluginError> {
-        if !Self::symmetric_supported(spec) {
+        if !support::symmetric(spec) {
             return Err(PluginError::Unsupported(format!(
                 "p11_crypto cannot generate a symmetric key for {spec:?}"
             )));
@@ -795,9 +760,8 @@ impl CryptoPlugin for P11Crypto {
     }
 
     fn generate_asymmetric(&self, spec: &KeySpec) -> Result<GeneratedKeyPair, PluginError> {
-        use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 
-        if !Self::asymmetric_supported(spec) {
+        if !support::asymmetric(spec) {
             return Err(PluginError::Unsupported(format!(
                 "p11_crypto cannot generate a key pair for {spec:?}"
             )));
@@ -815,31 +779,11 @@ impl CryptoPlugin for P11Crypto {
                 "the HSM's RSA modulus does not match its primes".into(),
             ));
         }
-        let private_pem = match &spec.passphrase {
-            Some(pass) => private.to_pkcs8_encrypted_pem(pass.as_bytes(), LineEnding::LF),
-            None => private.to_pkcs8_pem(LineEnding::LF),
-        }
-        .map_err(|e| PluginError::Internal(format!("PKCS#8 encoding failed: {e}")))?;
-        let public_pem = private
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| PluginError::Internal(format!("SPKI encoding failed: {e}")))?;
-        Ok(GeneratedKeyPair {
-            private_key: Zeroizing::new(private_pem.as_bytes().to_vec()),
-            public_key: public_pem.into_bytes(),
-            passphrase: spec
-                .passphrase
-                .as_ref()
-                .map(|p| Zeroizing::new(p.as_bytes().to_vec())),
-        })
+        crypto_kit::rsa_key_pair(&private, spec.passphrase.as_ref().map(|p| p.as_str()))
     }
 
     fn supports(&self, kind: SupportKind, spec: &KeySpec) -> bool {
-        match kind {
-            SupportKind::EncryptDecrypt => true,
-            SupportKind::SymmetricKeyGeneration => Self::symmetric_supported(spec),
-            SupportKind::AsymmetricKeyGeneration => Self::asymmetric_supported(spec),
-        }
+        support::supports(kind, spec)
     }
 }
 

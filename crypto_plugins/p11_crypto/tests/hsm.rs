@@ -714,13 +714,7 @@ fn the_registered_factory_builds_the_plugin() {
         "token_label": "coffer-unit",
         "pin": support::PIN,
     });
-    let ctx = |config| plugin_api::PluginContext {
-        metrics: plugin_api::Metrics::discarding(),
-        instance: "hsm",
-        config,
-        data_dir: dir.path(),
-        profile: plugin_api::Profile::Production,
-    };
+    let ctx = |config| unit_context(config, dir.path());
     let p = build(&ctx(&cfg)).unwrap();
     assert_eq!(p.name(), "p11_crypto");
     let not_a_path = serde_json::json!({"library": 1});
@@ -777,4 +771,77 @@ fn an_evicted_kek_already_gone_from_the_token_costs_no_request() {
         b"b"
     );
     assert_eq!(p.unwrap_count(), before + 3, "each KEK unwrapped again");
+}
+
+#[test]
+fn the_declared_operator_commands_run_on_the_token() {
+    softhsm(TOKENS);
+    let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "p11_crypto").unwrap();
+    let group = d.capabilities.commands.expect("p11_crypto declares operator commands");
+    assert_eq!(group.name, "hsm");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = serde_json::json!({
+        "library": support::module(),
+        "token_label": "coffer-unit",
+        "pin": support::PIN,
+    });
+    let ctx = |config| unit_context(config, dir.path());
+    let run = |config: &serde_json::Value, name: &str, given: &[(&str, &str)]| {
+        let c = group
+            .commands
+            .iter()
+            .find(|c| c.name == name)
+            .expect("a declared command");
+        let mut values: std::collections::BTreeMap<String, String> = c
+            .options
+            .iter()
+            .filter_map(|o| Some((o.name.to_owned(), o.default?.to_owned())))
+            .collect();
+        for (k, v) in given {
+            values.insert((*k).to_owned(), (*v).to_owned());
+        }
+        (c.run)(&ctx(config), &plugin_api::CommandArgs::new(values))
+    };
+    let out = run(&cfg, "gen-mkek", &[("label", "cmd-mkek")]).unwrap();
+    assert_eq!(out, "created master KEK 'cmd-mkek' (32 bytes) in the token");
+    let out = run(&cfg, "gen-hmac", &[("label", "cmd-hmac"), ("length", "48")]).unwrap();
+    assert_eq!(out, "created HMAC key 'cmd-hmac' (48 bytes) in the token");
+    for (name, label) in [("check-mkek", "cmd-mkek"), ("check-hmac", "cmd-hmac")] {
+        let out = run(&cfg, name, &[("label", label)]).unwrap();
+        assert!(out.contains("usable"), "{name}: {out}");
+    }
+    // Without --label: the configured labels (the plugin built on this token has them).
+    build_checked(&ctx(&cfg));
+    for name in ["check-mkek", "check-hmac"] {
+        assert!(run(&cfg, name, &[]).is_ok(), "{name}");
+    }
+    let err = run(&cfg, "gen-mkek", &[("label", "x"), ("length", "many")]).unwrap_err();
+    assert!(err.to_string().contains("--length must be a number"), "{err}");
+    let bad = serde_json::json!({"library": 1});
+    for name in ["gen-mkek", "check-hmac"] {
+        assert!(matches!(run(&bad, name, &[]), Err(PluginError::Config(_))));
+    }
+}
+
+/// Build the plugin through its registered factory (creating nothing; it checks the keys).
+fn build_checked(ctx: &plugin_api::PluginContext<'_>) {
+    let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "p11_crypto").unwrap();
+    let plugin_api::Factory::Crypto(build) = d.factory else {
+        panic!("not a crypto factory");
+    };
+    build(ctx).expect("the plugin builds on the token");
+}
+
+/// The context the core gives the plugin of store `hsm`, with these settings.
+fn unit_context<'a>(
+    config: &'a serde_json::Value,
+    data_dir: &'a std::path::Path,
+) -> plugin_api::PluginContext<'a> {
+    plugin_api::PluginContext {
+        metrics: plugin_api::Metrics::discarding(),
+        instance: "hsm",
+        config,
+        data_dir,
+        profile: plugin_api::Profile::Production,
+    }
 }

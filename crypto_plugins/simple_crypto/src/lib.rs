@@ -18,6 +18,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
@@ -25,7 +26,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use lru::LruCache;
 use plugin_api::metrics::names;
 use plugin_api::{
-    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec, Metrics,
+    Capabilities,    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec, Metrics,
     PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
     SupportKind, WrappedKek,
 };
@@ -34,19 +35,14 @@ use zeroize::Zeroizing;
 
 pub use config::{MasterKeyConfig, SimpleCryptoConfig, GENERATED_KEY_FILE, GENERATED_KEY_ID};
 
-const FORMAT_V1: u8 = 1;
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
+use crypto_kit::envelope::{self, NONCE_LEN, TAG_LEN};
+use crypto_kit::support;
 const KEK_LEN: usize = 32;
 const KEK_DOMAIN: &str = "coffer/simple_crypto/project-kek/v1";
 const SECRET_DOMAIN: &str = "coffer/simple_crypto/secret/v1";
 const CACHE_SHARDS: usize = 16;
 
 /// Symmetric algorithms and the bit lengths this plugin generates.
-const AES_BITS: [u32; 3] = [128, 192, 256];
-const HMAC_ALGORITHMS: [&str; 4] = ["hmacsha1", "hmacsha256", "hmacsha384", "hmacsha512"];
-const HMAC_BITS: [u32; 5] = [128, 192, 256, 384, 512];
-const RSA_BITS: [u32; 3] = [2048, 3072, 4096];
 
 plugin_api::register_plugin!(PluginDescriptor {
     name: "simple_crypto",
@@ -55,7 +51,16 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "software AES-256-GCM envelope encryption (master KEK from config/env/file)",
     factory: Factory::Crypto(build),
+    capabilities: Capabilities {
+        private_files: Some(private_files),
+        ..Capabilities::NONE
+    },
 });
+
+/// The master key this plugin generates in the data directory when none is configured (dev).
+fn private_files(_: &serde_json::Value, data_dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![("generated master key file", data_dir.join(GENERATED_KEY_FILE))]
+}
 
 fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError> {
     let cfg: SimpleCryptoConfig = ctx.parse_config()?;
@@ -172,11 +177,7 @@ impl SimpleCrypto {
         cipher
             .encrypt_in_place(&nonce, aad, &mut *buf)
             .map_err(|_| PluginError::Internal("AES-GCM encryption failed".into()))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
-        out.push(FORMAT_V1);
-        out.extend_from_slice(nonce_bytes.as_ref());
-        out.extend_from_slice(&buf);
-        Ok(out)
+        Ok(envelope::wrap(&nonce_bytes, &buf))
     }
 
     /// Inverse of `seal`; every failure is an integrity failure.
@@ -187,27 +188,12 @@ impl SimpleCrypto {
         aad: &[u8],
         what: &str,
     ) -> Result<SecretBytes, PluginError> {
-        if sealed.len() < 1 + NONCE_LEN + TAG_LEN {
-            return Err(PluginError::Integrity(format!("{what} is truncated")));
-        }
-        if sealed[0] != FORMAT_V1 {
-            return Err(PluginError::Integrity(format!(
-                "{what} has unknown format version {}",
-                sealed[0]
-            )));
-        }
-        // Long enough (checked above), so the nonce is all there.
-        let mut nonce_bytes = [0u8; NONCE_LEN];
-        nonce_bytes.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
+        let (nonce_bytes, body) = envelope::unwrap(sealed, what)?;
         let nonce = Nonce::from(nonce_bytes);
-        let mut buf = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
+        let mut buf = Zeroizing::new(body.to_vec());
         cipher
             .decrypt_in_place(&nonce, aad, &mut *buf)
-            .map_err(|_| {
-                PluginError::Integrity(format!(
-                    "{what} failed authentication (tampered, or bound to another owner)"
-                ))
-            })?;
+            .map_err(|_| envelope::tampered(what))?;
         Ok(buf)
     }
 
@@ -296,24 +282,6 @@ impl SimpleCrypto {
         Ok(entry)
     }
 
-    fn symmetric_supported(spec: &KeySpec) -> bool {
-        let (Some(alg), Some(bits)) = (spec.algorithm_lower(), spec.bit_length) else {
-            return false;
-        };
-        let mode = spec.mode.as_deref().map(str::to_ascii_lowercase);
-        match alg.as_str() {
-            // XTS keys are two AES keys.
-            "aes" if mode.as_deref() == Some("xts") => bits == 256 || bits == 512,
-            "aes" => AES_BITS.contains(&bits),
-            a if HMAC_ALGORITHMS.contains(&a) => HMAC_BITS.contains(&bits),
-            _ => false,
-        }
-    }
-
-    fn asymmetric_supported(spec: &KeySpec) -> bool {
-        spec.algorithm_lower().as_deref() == Some("rsa")
-            && spec.bit_length.is_some_and(|b| RSA_BITS.contains(&b))
-    }
 }
 
 /// `ring`'s system random source as a `rand_core` RNG, for RSA key generation.
@@ -401,7 +369,7 @@ impl CryptoPlugin for SimpleCrypto {
     }
 
     fn generate_symmetric(&self, spec: &KeySpec) -> Result<SecretBytes, PluginError> {
-        if !Self::symmetric_supported(spec) {
+        if !support::symmetric(spec) {
             return Err(PluginError::Unsupported(format!(
                 "simple_crypto cannot generate a symmetric key for {spec:?}"
             )));
@@ -415,9 +383,7 @@ impl CryptoPlugin for SimpleCrypto {
     }
 
     fn generate_asymmetric(&self, spec: &KeySpec) -> Result<GeneratedKeyPair, PluginError> {
-        use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-
-        if !Self::asymmetric_supported(spec) {
+        if !support::asymmetric(spec) {
             return Err(PluginError::Unsupported(format!(
                 "simple_crypto cannot generate a key pair for {spec:?}"
             )));
@@ -425,31 +391,11 @@ impl CryptoPlugin for SimpleCrypto {
         let bits = spec.bit_length.unwrap_or(0) as usize;
         let private = rsa::PrivateKey::new(&mut RingRng(&self.rng), bits)
             .map_err(|e| PluginError::Internal(format!("RSA generation failed: {e}")))?;
-        let private_pem = match &spec.passphrase {
-            Some(pass) => private.to_pkcs8_encrypted_pem(pass.as_bytes(), LineEnding::LF),
-            None => private.to_pkcs8_pem(LineEnding::LF),
-        }
-        .map_err(|e| PluginError::Internal(format!("PKCS#8 encoding failed: {e}")))?;
-        let public_pem = private
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| PluginError::Internal(format!("SPKI encoding failed: {e}")))?;
-        Ok(GeneratedKeyPair {
-            private_key: Zeroizing::new(private_pem.as_bytes().to_vec()),
-            public_key: public_pem.into_bytes(),
-            passphrase: spec
-                .passphrase
-                .as_ref()
-                .map(|p| Zeroizing::new(p.as_bytes().to_vec())),
-        })
+        crypto_kit::rsa_key_pair(&private, spec.passphrase.as_ref().map(|p| p.as_str()))
     }
 
     fn supports(&self, kind: SupportKind, spec: &KeySpec) -> bool {
-        match kind {
-            SupportKind::EncryptDecrypt => true,
-            SupportKind::SymmetricKeyGeneration => Self::symmetric_supported(spec),
-            SupportKind::AsymmetricKeyGeneration => Self::asymmetric_supported(spec),
-        }
+        support::supports(kind, spec)
     }
 }
 

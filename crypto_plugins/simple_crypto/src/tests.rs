@@ -168,7 +168,7 @@ fn symmetric_generation_table() {
     xts.mode = Some("XTS".into());
     assert!(p.supports(sym, &xts));
     assert_eq!(p.generate_symmetric(&xts).unwrap().len(), 64);
-    for alg in HMAC_ALGORITHMS {
+    for alg in support::HMAC_ALGORITHMS {
         assert!(p.supports(sym, &KeySpec::new(alg, 256)));
         assert!(!p.supports(sym, &KeySpec::new(alg, 100)));
     }
@@ -523,4 +523,15 @@ fn a_generated_key_is_announced_with_its_file() {
     // The key itself is never logged.
     let key = std::fs::read_to_string(&path).unwrap();
     assert!(!warning.contains(key.trim()), "{warning}");
+}
+
+#[test]
+fn the_generated_master_key_is_declared_private() {
+    let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "simple_crypto").unwrap();
+    let files = d.capabilities.private_files.expect("declared private files");
+    let dir = std::path::Path::new("/srv/coffer");
+    assert_eq!(
+        files(&serde_json::json!({}), dir),
+        vec![("generated master key file", dir.join(GENERATED_KEY_FILE))]
+    );
 }

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use plugin_api::audit_chain::{Chain, Hasher};
 use plugin_api::metrics::names;
 use plugin_api::{
-    format_time, Event, EventPlugin, Factory, Metrics, PluginContext, PluginDescriptor,
+    Capabilities,    format_time, Event, EventPlugin, Factory, Metrics, PluginContext, PluginDescriptor,
     PluginError, PluginStatus,
 };
 use serde::Deserialize;
@@ -55,6 +55,14 @@ struct Settings {
 
 fn yes() -> bool {
     true
+}
+
+/// The log file a configured instance appends to (relative paths are under the data directory).
+fn private_files(section: &serde_json::Value, data_dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    section["path"]
+        .as_str()
+        .map(|p| vec![("audit log file", data_dir.join(p))])
+        .unwrap_or_default()
 }
 
 fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn EventPlugin>, PluginError> {
@@ -155,6 +163,10 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "JSON-lines audit log of lifecycle events (optionally fail-closed)",
     factory: Factory::Event(build),
+    capabilities: Capabilities {
+        private_files: Some(private_files),
+        ..Capabilities::NONE
+    },
 });
 
 pub struct AuditLog {

@@ -160,6 +160,7 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "runs a program (no shell) with arguments templated from each event",
     factory: Factory::Event(build),
+    capabilities: plugin_api::Capabilities::NONE,
 });
 
 pub struct CommandPlugin {

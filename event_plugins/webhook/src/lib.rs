@@ -153,6 +153,7 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "POSTs each event as JSON to a URL (retries, bounded queue)",
     factory: Factory::Event(build),
+    capabilities: plugin_api::Capabilities::NONE,
 });
 
 pub struct Webhook {

@@ -25,7 +25,7 @@ mod wire;
 use std::sync::Arc;
 
 use plugin_api::{
-    Factory, GeneratedKeyPairMetadata, KeyPairTargets, KeySpec, Metrics, PluginContext,
+    Capabilities,    Factory, GeneratedKeyPairMetadata, KeyPairTargets, KeySpec, Metrics, PluginContext,
     PluginDescriptor, PluginError, PluginStatus, SecretDto, SecretStore, SecretType, StoreContext,
     StoreFactoryInput, StoreMetadata,
 };
@@ -52,6 +52,10 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "runs a store plugin as a child process (any language; plugin_api/PROTOCOL.md)",
     factory: Factory::Store(build),
+    capabilities: Capabilities {
+        executable: Some(command_of),
+        ..Capabilities::NONE
+    },
 });
 
 fn build(

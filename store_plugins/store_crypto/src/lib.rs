@@ -29,6 +29,7 @@ plugin_api::register_plugin!(PluginDescriptor {
     crate_name: env!("CARGO_PKG_NAME"),
     summary: "encrypts through a crypto plugin, keeps ciphertext in the database",
     factory: Factory::Store(build),
+    capabilities: plugin_api::Capabilities::NONE,
 });
 
 fn build(
