@@ -140,8 +140,9 @@ pub fn init(settings: &LoggingSettings) -> anyhow::Result<Option<Logging>> {
         .buffered_lines_limit(ACCESS_BACKLOG)
         .thread_name("coffer-access-log")
         .finish(std::io::BufWriter::new(sink.make_writer()));
+    // Spans go to both layers (an access line names its request's span, as any other line).
     let is_access = |m: &tracing::Metadata<'_>| m.target() == ACCESS_TARGET;
-    let access = filter_fn(is_access);
+    let access = filter_fn(move |m| m.is_span() || is_access(m));
     let others = filter_fn(move |m| !is_access(m));
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if settings.format == "json" {
