@@ -252,8 +252,14 @@ async fn validations_cache_hits_and_failures_are_counted() {
     fake.hang.store(false, Ordering::SeqCst);
     let text = common::scrape(&srv.client, &srv.base).await;
     for (name, labels) in [
-        ("coffer_keystone_validations_total", &["result=\"valid\""][..]),
-        ("coffer_keystone_validations_total", &["result=\"rejected\""][..]),
+        (
+            "coffer_keystone_validations_total",
+            &["result=\"valid\""][..],
+        ),
+        (
+            "coffer_keystone_validations_total",
+            &["result=\"rejected\""][..],
+        ),
         ("coffer_keystone_cache_hits_total", &[][..]),
         ("coffer_keystone_failures_total", &[][..]),
     ] {

@@ -20,7 +20,10 @@ fn source(path: &str) -> String {
 #[test]
 fn the_core_names_no_plugin_crate() {
     let crates = plugin_crates();
-    assert!(crates.contains(&"p11_crypto") && crates.contains(&"audit_log"), "{crates:?}");
+    assert!(
+        crates.contains(&"p11_crypto") && crates.contains(&"audit_log"),
+        "{crates:?}"
+    );
     for file in [
         "src/admin.rs",
         "src/cli.rs",
@@ -43,17 +46,26 @@ fn the_core_names_no_plugin_crate() {
 
 #[test]
 fn plugin_crates_depend_on_plugin_api_and_not_on_the_service() {
-    for member in ["store_plugins/store_crypto", "store_plugins/external",
-        "crypto_plugins/simple_crypto", "crypto_plugins/p11_crypto",
-        "auth_plugins/trusted_headers", "auth_plugins/keystone", "event_plugins/audit_log",
-        "event_plugins/webhook", "event_plugins/command"]
-    {
+    for member in [
+        "store_plugins/store_crypto",
+        "store_plugins/external",
+        "crypto_plugins/simple_crypto",
+        "crypto_plugins/p11_crypto",
+        "auth_plugins/trusted_headers",
+        "auth_plugins/keystone",
+        "event_plugins/audit_log",
+        "event_plugins/webhook",
+        "event_plugins/command",
+    ] {
         let manifest = source(&format!("{member}/Cargo.toml"));
         let deps = manifest
             .split_once("[dependencies]")
             .map(|(_, d)| d.split("\n[").next().unwrap_or(""))
             .unwrap_or("");
-        assert!(deps.contains("plugin_api"), "{member} does not use plugin_api");
+        assert!(
+            deps.contains("plugin_api"),
+            "{member} does not use plugin_api"
+        );
         for forbidden in ["coffer", "metrics-exporter", "actix-web", "diesel"] {
             assert!(
                 !deps.lines().any(|l| l.trim_start().starts_with(forbidden)),

@@ -19,8 +19,12 @@ pub struct Capabilities {
     pub executable: Option<fn(&serde_json::Value) -> Option<String>>,
     /// The files a configured instance keeps secrets or audit records in, with what each is
     /// (its settings section and the data directory in).
-    pub private_files: Option<fn(&serde_json::Value, &Path) -> Vec<(&'static str, PathBuf)>>,
+    pub private_files: Option<PrivateFiles>,
 }
+
+/// What a plugin's `private_files` is: its settings section and the data directory in, the
+/// files (with what each is) out.
+pub type PrivateFiles = fn(&serde_json::Value, &Path) -> Vec<(&'static str, PathBuf)>;
 
 impl Capabilities {
     pub const NONE: Capabilities = Capabilities {

@@ -34,7 +34,9 @@ mod types;
 pub mod testkit;
 
 pub use auth::{AuthContext, AuthError, AuthPlugin, HeaderLookup, Rejection};
-pub use capabilities::{Capabilities, CommandArgs, CommandGroup, CommandOption, OperatorCommand};
+pub use capabilities::{
+    Capabilities, CommandArgs, CommandGroup, CommandOption, OperatorCommand, PrivateFiles,
+};
 pub use crypto::{CryptoPlugin, Encrypted, KekBinding, ProjectKek, WrappedKek};
 pub use descriptor::{
     AuthFactory, CryptoFactory, EventFactory, Factory, Namespace, PluginContext, PluginDescriptor,

@@ -61,11 +61,14 @@ mod tests {
         let (n, b) = unwrap(&env, "x").unwrap();
         assert_eq!((n, b), (nonce, &body[..]));
         let short = &env[..NONCE_LEN + TAG_LEN];
-        assert!(matches!(unwrap(short, "x"), Err(PluginError::Integrity(m)) if m == "x is truncated"));
+        let failure = |e: &[u8]| format!("{:?}", unwrap(e, "x").map(|_| ()));
+        assert_eq!(failure(short), r#"Err(Integrity("x is truncated"))"#);
         let mut v2 = env.clone();
         v2[0] = 2;
-        assert!(matches!(unwrap(&v2, "x"),
-            Err(PluginError::Integrity(m)) if m == "x has unknown format version 2"));
+        assert_eq!(
+            failure(&v2),
+            r#"Err(Integrity("x has unknown format version 2"))"#
+        );
         assert!(tampered("x").to_string().contains("failed authentication"));
     }
 }

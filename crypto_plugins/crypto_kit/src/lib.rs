@@ -77,11 +77,17 @@ TQLA3/s6/3wip1BK0lDrojwLojhMPH37CtevdE+zZZR7N8zNJo85TEQlHiqj+875
 
         let locked = rsa_key_pair(&key, Some("open sesame")).unwrap();
         let pem = std::str::from_utf8(&locked.private_key).unwrap();
-        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{pem}");
+        assert!(
+            pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{pem}"
+        );
         assert_eq!(
             rsa::PrivateKey::from_pkcs8_encrypted_pem(pem, b"open sesame").unwrap(),
             key
         );
-        assert_eq!(locked.passphrase.as_deref().map(|p| &p[..]), Some(&b"open sesame"[..]));
+        assert_eq!(
+            locked.passphrase.as_deref().map(|p| &p[..]),
+            Some(&b"open sesame"[..])
+        );
     }
 }

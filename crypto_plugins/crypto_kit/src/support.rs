@@ -62,6 +62,7 @@ mod tests {
             spec(Some("AES"), Some(256), Some("CBC")),
             spec(Some("aes"), Some(128), None),
             spec(Some("aes"), Some(512), Some("XTS")),
+            spec(Some("aes"), Some(256), Some("xts")),
             spec(Some("HmacSHA256"), Some(384), None),
         ];
         let no = [
@@ -80,10 +81,16 @@ mod tests {
             assert!(!symmetric(s), "{s:?}");
         }
         assert!(asymmetric(&spec(Some("RSA"), Some(3072), None)));
-        assert!(supports(SupportKind::AsymmetricKeyGeneration, &spec(Some("rsa"), Some(2048), None)));
+        assert!(supports(
+            SupportKind::AsymmetricKeyGeneration,
+            &spec(Some("rsa"), Some(2048), None)
+        ));
         assert!(!asymmetric(&spec(Some("rsa"), Some(1024), None)));
         assert!(!asymmetric(&spec(Some("rsa"), None, None)));
         assert!(!asymmetric(&spec(Some("ec"), Some(2048), None)));
-        assert!(supports(SupportKind::EncryptDecrypt, &spec(None, None, None)));
+        assert!(supports(
+            SupportKind::EncryptDecrypt,
+            &spec(None, None, None)
+        ));
     }
 }

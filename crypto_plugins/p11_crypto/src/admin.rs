@@ -7,7 +7,9 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki::types::Ulong;
-use plugin_api::{CommandArgs, CommandGroup, CommandOption, OperatorCommand, PluginContext, PluginError};
+use plugin_api::{
+    CommandArgs, CommandGroup, CommandOption, OperatorCommand, PluginContext, PluginError,
+};
 
 use crate::token::{describe, Token};
 use crate::P11Config;

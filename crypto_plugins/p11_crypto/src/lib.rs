@@ -29,18 +29,18 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use crypto_kit::envelope::{self, NONCE_LEN, TAG_LEN};
+use crypto_kit::support;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::types::Ulong;
 use lru::LruCache;
-use crypto_kit::envelope::{self, NONCE_LEN, TAG_LEN};
-use crypto_kit::support;
 use plugin_api::metrics::names;
 use plugin_api::{
-    Capabilities,    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec, Metrics,
-    PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
+    Binding, Capabilities, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec,
+    Metrics, PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
     SupportKind, WrappedKek,
 };
 use ring::rand::{SecureRandom, SystemRandom};
@@ -53,7 +53,6 @@ use token::{describe, recovery, Lease, Recovery, Token};
 const KEK_LEN: u64 = 32;
 const KEK_DOMAIN: &str = "coffer/p11_crypto/project-kek/v1";
 const SECRET_DOMAIN: &str = "coffer/p11_crypto/secret/v1";
-
 
 plugin_api::register_plugin!(PluginDescriptor {
     name: "p11_crypto",
@@ -760,7 +759,6 @@ impl CryptoPlugin for P11Crypto {
     }
 
     fn generate_asymmetric(&self, spec: &KeySpec) -> Result<GeneratedKeyPair, PluginError> {
-
         if !support::asymmetric(spec) {
             return Err(PluginError::Unsupported(format!(
                 "p11_crypto cannot generate a key pair for {spec:?}"
@@ -829,47 +827,6 @@ mod tests {
             r#"{"hmac":"bWFj","hmac_label":"coffer-hmac","key_wrap_mechanism":"CKM_AES_KEY_WRAP"}"#
         );
         assert_eq!(serde_json::from_str::<KekMeta>(&text).ok(), Some(meta));
-    }
-
-    #[test]
-    fn supported_specs() {
-        let spec = |a: &str, b: u32, m: Option<&str>| KeySpec {
-            algorithm: Some(a.into()),
-            bit_length: Some(b),
-            mode: m.map(str::to_owned),
-            passphrase: None,
-        };
-        assert!(P11Crypto::symmetric_supported(&spec(
-            "AES",
-            256,
-            Some("cbc")
-        )));
-        assert!(P11Crypto::symmetric_supported(&spec(
-            "aes",
-            512,
-            Some("xts")
-        )));
-        assert!(!P11Crypto::symmetric_supported(&spec("aes", 512, None)));
-        assert!(P11Crypto::symmetric_supported(&spec(
-            "aes",
-            256,
-            Some("XTS")
-        )));
-        assert!(!P11Crypto::symmetric_supported(&spec(
-            "aes",
-            384,
-            Some("xts")
-        )));
-        assert!(P11Crypto::symmetric_supported(&spec(
-            "hmacsha256",
-            384,
-            None
-        )));
-        assert!(!P11Crypto::symmetric_supported(&spec("des", 64, None)));
-        assert!(!P11Crypto::symmetric_supported(&KeySpec::default()));
-        assert!(P11Crypto::asymmetric_supported(&spec("rsa", 3072, None)));
-        assert!(!P11Crypto::asymmetric_supported(&spec("rsa", 1024, None)));
-        assert!(!P11Crypto::asymmetric_supported(&spec("ec", 256, None)));
     }
 
     #[test]

@@ -777,7 +777,10 @@ fn an_evicted_kek_already_gone_from_the_token_costs_no_request() {
 fn the_declared_operator_commands_run_on_the_token() {
     softhsm(TOKENS);
     let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "p11_crypto").unwrap();
-    let group = d.capabilities.commands.expect("p11_crypto declares operator commands");
+    let group = d
+        .capabilities
+        .commands
+        .expect("p11_crypto declares operator commands");
     assert_eq!(group.name, "hsm");
     let dir = tempfile::tempdir().unwrap();
     let cfg = serde_json::json!({
@@ -785,7 +788,6 @@ fn the_declared_operator_commands_run_on_the_token() {
         "token_label": "coffer-unit",
         "pin": support::PIN,
     });
-    let ctx = |config| unit_context(config, dir.path());
     let run = |config: &serde_json::Value, name: &str, given: &[(&str, &str)]| {
         let c = group
             .commands
@@ -800,7 +802,10 @@ fn the_declared_operator_commands_run_on_the_token() {
         for (k, v) in given {
             values.insert((*k).to_owned(), (*v).to_owned());
         }
-        (c.run)(&ctx(config), &plugin_api::CommandArgs::new(values))
+        (c.run)(
+            &unit_context(config, dir.path()),
+            &plugin_api::CommandArgs::new(values),
+        )
     };
     let out = run(&cfg, "gen-mkek", &[("label", "cmd-mkek")]).unwrap();
     assert_eq!(out, "created master KEK 'cmd-mkek' (32 bytes) in the token");
@@ -811,12 +816,15 @@ fn the_declared_operator_commands_run_on_the_token() {
         assert!(out.contains("usable"), "{name}: {out}");
     }
     // Without --label: the configured labels (the plugin built on this token has them).
-    build_checked(&ctx(&cfg));
+    build_checked(&unit_context(&cfg, dir.path()));
     for name in ["check-mkek", "check-hmac"] {
         assert!(run(&cfg, name, &[]).is_ok(), "{name}");
     }
     let err = run(&cfg, "gen-mkek", &[("label", "x"), ("length", "many")]).unwrap_err();
-    assert!(err.to_string().contains("--length must be a number"), "{err}");
+    assert!(
+        err.to_string().contains("--length must be a number"),
+        "{err}"
+    );
     let bad = serde_json::json!({"library": 1});
     for name in ["gen-mkek", "check-hmac"] {
         assert!(matches!(run(&bad, name, &[]), Err(PluginError::Config(_))));
@@ -825,7 +833,8 @@ fn the_declared_operator_commands_run_on_the_token() {
 
 /// Build the plugin through its registered factory (creating nothing; it checks the keys).
 fn build_checked(ctx: &plugin_api::PluginContext<'_>) {
-    let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "p11_crypto").unwrap();
+    let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "p11_crypto")
+        .expect("registered");
     let plugin_api::Factory::Crypto(build) = d.factory else {
         panic!("not a crypto factory");
     };

@@ -26,8 +26,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use lru::LruCache;
 use plugin_api::metrics::names;
 use plugin_api::{
-    Capabilities,    Binding, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec, Metrics,
-    PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
+    Binding, Capabilities, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec,
+    Metrics, PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
     SupportKind, WrappedKek,
 };
 use ring::rand::{SecureRandom, SystemRandom};
@@ -37,12 +37,11 @@ pub use config::{MasterKeyConfig, SimpleCryptoConfig, GENERATED_KEY_FILE, GENERA
 
 use crypto_kit::envelope::{self, NONCE_LEN, TAG_LEN};
 use crypto_kit::support;
+
 const KEK_LEN: usize = 32;
 const KEK_DOMAIN: &str = "coffer/simple_crypto/project-kek/v1";
 const SECRET_DOMAIN: &str = "coffer/simple_crypto/secret/v1";
 const CACHE_SHARDS: usize = 16;
-
-/// Symmetric algorithms and the bit lengths this plugin generates.
 
 plugin_api::register_plugin!(PluginDescriptor {
     name: "simple_crypto",
@@ -59,7 +58,10 @@ plugin_api::register_plugin!(PluginDescriptor {
 
 /// The master key this plugin generates in the data directory when none is configured (dev).
 fn private_files(_: &serde_json::Value, data_dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    vec![("generated master key file", data_dir.join(GENERATED_KEY_FILE))]
+    vec![(
+        "generated master key file",
+        data_dir.join(GENERATED_KEY_FILE),
+    )]
 }
 
 fn build(ctx: &PluginContext<'_>) -> Result<Arc<dyn CryptoPlugin>, PluginError> {
@@ -281,7 +283,6 @@ impl SimpleCrypto {
             .put(kek.id.clone(), Arc::clone(&entry));
         Ok(entry)
     }
-
 }
 
 /// `ring`'s system random source as a `rand_core` RNG, for RSA key generation.

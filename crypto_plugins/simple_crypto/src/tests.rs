@@ -528,7 +528,10 @@ fn a_generated_key_is_announced_with_its_file() {
 #[test]
 fn the_generated_master_key_is_declared_private() {
     let d = plugin_api::registry::find(plugin_api::Namespace::Crypto, "simple_crypto").unwrap();
-    let files = d.capabilities.private_files.expect("declared private files");
+    let files = d
+        .capabilities
+        .private_files
+        .expect("declared private files");
     let dir = std::path::Path::new("/srv/coffer");
     assert_eq!(
         files(&serde_json::json!({}), dir),

@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex};
 use plugin_api::audit_chain::{Chain, Hasher};
 use plugin_api::metrics::names;
 use plugin_api::{
-    Capabilities,    format_time, Event, EventPlugin, Factory, Metrics, PluginContext, PluginDescriptor,
-    PluginError, PluginStatus,
+    format_time, Capabilities, Event, EventPlugin, Factory, Metrics, PluginContext,
+    PluginDescriptor, PluginError, PluginStatus,
 };
 use serde::Deserialize;
 

@@ -443,7 +443,10 @@ fn the_log_is_never_opened_through_a_symbolic_link() {
 #[test]
 fn the_log_file_is_declared_private() {
     let d = plugin_api::registry::find(plugin_api::Namespace::Event, "audit_log").unwrap();
-    let files = d.capabilities.private_files.expect("declared private files");
+    let files = d
+        .capabilities
+        .private_files
+        .expect("declared private files");
     let dir = Path::new("/srv/coffer");
     assert_eq!(
         files(&serde_json::json!({"path": "audit/a.jsonl"}), dir),
@@ -451,7 +454,10 @@ fn the_log_file_is_declared_private() {
     );
     assert_eq!(
         files(&serde_json::json!({"path": "/var/log/a.jsonl"}), dir),
-        vec![("audit log file", std::path::PathBuf::from("/var/log/a.jsonl"))]
+        vec![(
+            "audit log file",
+            std::path::PathBuf::from("/var/log/a.jsonl")
+        )]
     );
     assert!(files(&serde_json::json!({}), dir).is_empty());
 }

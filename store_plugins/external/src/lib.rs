@@ -25,9 +25,9 @@ mod wire;
 use std::sync::Arc;
 
 use plugin_api::{
-    Capabilities,    Factory, GeneratedKeyPairMetadata, KeyPairTargets, KeySpec, Metrics, PluginContext,
-    PluginDescriptor, PluginError, PluginStatus, SecretDto, SecretStore, SecretType, StoreContext,
-    StoreFactoryInput, StoreMetadata,
+    Capabilities, Factory, GeneratedKeyPairMetadata, KeyPairTargets, KeySpec, Metrics,
+    PluginContext, PluginDescriptor, PluginError, PluginStatus, SecretDto, SecretStore, SecretType,
+    StoreContext, StoreFactoryInput, StoreMetadata,
 };
 use serde::Serialize;
 
