@@ -109,7 +109,10 @@ async fn json_logs_are_json_lines() {
     );
     let client = reqwest::Client::new();
     create_and_read(&client, &p.base, "p-json").await;
-    let lines = wait_for_line(&p, "coffer::access").await;
+    // Access lines are written by a background thread: wait for the read's own line (the
+    // create's may be there before it).
+    wait_for_line(&p, "{secret_id}/payload").await;
+    let lines = p.log_lines("coffer::access");
     let access: Vec<Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
