@@ -6,7 +6,7 @@
 //! plugin names only the metric and what is its own (an operation, a result).
 //!
 //! Names follow Prometheus conventions (`coffer_` prefix, `_total` for counters, base units in
-//! the name: `_seconds`); the core's catalogue (`coffer metrics` in the README) lists every
+//! the name: `_seconds`); the core's catalogue (README: Operate, Metrics) lists every
 //! name a plugin may use, with its help text.
 
 use std::fmt;
