@@ -8,7 +8,7 @@ use super::Services;
 use crate::db::consumers::{self as consumer_db, ContainerConsumerRow, SecretConsumerRow};
 use crate::db::containers::ContainerRow;
 use crate::db::secrets::SecretRow;
-use crate::db::DbError;
+use crate::db::{DbConn, DbError};
 use crate::error::ApiError;
 use crate::timefmt;
 
@@ -32,7 +32,98 @@ fn not_owner() -> ApiError {
     )
 }
 
+/// What differs between the consumers of a secret and those of a container; registering and
+/// removing are written once, over this.
+trait ConsumerKind {
+    type Row: Send + 'static;
+    const CREATE: &'static str;
+    const DELETE: &'static str;
+    const QUOTA: Resource;
+    fn project(row: &Self::Row) -> &str;
+    fn id(row: &Self::Row) -> &str;
+    fn upsert(conn: &mut DbConn, row: &Self::Row) -> Result<(), DbError>;
+    fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError>;
+}
+
+struct OfSecret;
+
+impl ConsumerKind for OfSecret {
+    type Row = SecretConsumerRow;
+    const CREATE: &'static str = ops::SECRET_CREATE;
+    const DELETE: &'static str = ops::SECRET_DELETE;
+    const QUOTA: Resource = Resource::SecretConsumers;
+    fn project(row: &SecretConsumerRow) -> &str {
+        &row.project_id
+    }
+    fn id(row: &SecretConsumerRow) -> &str {
+        &row.id
+    }
+    fn upsert(conn: &mut DbConn, row: &SecretConsumerRow) -> Result<(), DbError> {
+        consumer_db::upsert_secret_consumer(conn, row)
+    }
+    fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
+        consumer_db::delete_secret_consumer(conn, id)
+    }
+}
+
+struct OfContainer;
+
+impl ConsumerKind for OfContainer {
+    type Row = ContainerConsumerRow;
+    const CREATE: &'static str = ops::CONTAINER_CREATE;
+    const DELETE: &'static str = ops::CONTAINER_DELETE;
+    const QUOTA: Resource = Resource::ContainerConsumers;
+    fn project(row: &ContainerConsumerRow) -> &str {
+        &row.project_id
+    }
+    fn id(row: &ContainerConsumerRow) -> &str {
+        &row.id
+    }
+    fn upsert(conn: &mut DbConn, row: &ContainerConsumerRow) -> Result<(), DbError> {
+        consumer_db::upsert_container_consumer(conn, row)
+    }
+    fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
+        consumer_db::delete_container_consumer(conn, id)
+    }
+}
+
 impl Services {
+    /// Register (or refresh) a consumer, within the caller's project's consumer quota.
+    fn register_consumer<K: ConsumerKind>(&self, row: K::Row) -> Result<(), ApiError> {
+        let defaults = self.quota_defaults;
+        self.write_checked(
+            K::CREATE,
+            move |c| -> Result<Result<(), ApiError>, DbError> {
+                if over_quota(c, &defaults, K::project(&row), K::QUOTA)? {
+                    return Ok(Err(quota_reached(K::CREATE)));
+                }
+                K::upsert(c, &row)?;
+                Ok(Ok(()))
+            },
+        )
+    }
+
+    /// Remove the consumer `found` (looked up by the caller, on a connection it has let go):
+    /// allowed to the consumer's project and to the project owning what it consumes.
+    fn remove_consumer<K: ConsumerKind>(
+        &self,
+        caller: &AuthContext,
+        owner_project: &str,
+        found: Result<Option<K::Row>, DbError>,
+    ) -> Result<(), ApiError> {
+        let consumer = found
+            .map_err(|e| ApiError::from_db(K::DELETE, e))?
+            .ok_or_else(not_found)?;
+        if K::project(&consumer) != caller.project_id && owner_project != caller.project_id {
+            return Err(not_owner());
+        }
+        let id = K::id(&consumer).to_owned();
+        if !self.write(K::DELETE, move |c| K::delete(c, &id))? {
+            return Err(not_found());
+        }
+        Ok(())
+    }
+
     pub fn register_secret_consumer(
         &self,
         caller: &AuthContext,
@@ -42,7 +133,7 @@ impl Services {
         resource_id: &str,
     ) -> Result<(), ApiError> {
         let now = timefmt::now();
-        let row = SecretConsumerRow {
+        self.register_consumer::<OfSecret>(SecretConsumerRow {
             id: uuid::Uuid::new_v4().to_string(),
             secret_id: secret.id.clone(),
             project_id: caller.project_id.clone(),
@@ -51,18 +142,7 @@ impl Services {
             resource_id: resource_id.to_owned(),
             created_at: now,
             updated_at: now,
-        };
-        let defaults = self.quota_defaults;
-        self.write_checked(
-            ops::SECRET_CREATE,
-            move |c| -> Result<Result<(), ApiError>, DbError> {
-                if over_quota(c, &defaults, &row.project_id, Resource::SecretConsumers)? {
-                    return Ok(Err(quota_reached(ops::SECRET_CREATE)));
-                }
-                consumer_db::upsert_secret_consumer(c, &row)?;
-                Ok(Ok(()))
-            },
-        )
+        })
     }
 
     pub fn secret_consumers(
@@ -96,27 +176,17 @@ impl Services {
         resource_type: &str,
         resource_id: &str,
     ) -> Result<(), ApiError> {
-        let op = ops::SECRET_DELETE;
-        let mut conn = self.conn(op)?;
-        let consumer = consumer_db::find_secret_consumer(
-            &mut conn,
-            &secret.id,
-            service,
-            resource_type,
-            resource_id,
-        )
-        .map_err(|e| ApiError::from_db(op, e))?
-        .ok_or_else(not_found)?;
-        if consumer.project_id != caller.project_id && secret.project_id != caller.project_id {
-            return Err(not_owner());
-        }
-        drop(conn);
-        if !self.write(op, move |c| {
-            consumer_db::delete_secret_consumer(c, &consumer.id)
-        })? {
-            return Err(not_found());
-        }
-        Ok(())
+        let found = {
+            let mut conn = self.conn(ops::SECRET_DELETE)?;
+            consumer_db::find_secret_consumer(
+                &mut conn,
+                &secret.id,
+                service,
+                resource_type,
+                resource_id,
+            )
+        };
+        self.remove_consumer::<OfSecret>(caller, &secret.project_id, found)
     }
 
     pub fn register_container_consumer(
@@ -127,7 +197,7 @@ impl Services {
         url: &str,
     ) -> Result<(), ApiError> {
         let now = timefmt::now();
-        let row = ContainerConsumerRow {
+        self.register_consumer::<OfContainer>(ContainerConsumerRow {
             id: uuid::Uuid::new_v4().to_string(),
             container_id: container.id.clone(),
             project_id: caller.project_id.clone(),
@@ -135,18 +205,7 @@ impl Services {
             url: url.to_owned(),
             created_at: now,
             updated_at: now,
-        };
-        let defaults = self.quota_defaults;
-        self.write_checked(
-            ops::CONTAINER_CREATE,
-            move |c| -> Result<Result<(), ApiError>, DbError> {
-                if over_quota(c, &defaults, &row.project_id, Resource::ContainerConsumers)? {
-                    return Ok(Err(quota_reached(ops::CONTAINER_CREATE)));
-                }
-                consumer_db::upsert_container_consumer(c, &row)?;
-                Ok(Ok(()))
-            },
-        )
+        })
     }
 
     pub fn container_consumers(
@@ -160,6 +219,7 @@ impl Services {
             .map_err(|e| ApiError::from_db(ops::CONTAINER_LIST, e))
     }
 
+    /// Remove a container consumer: allowed to the consumer's project and the container's.
     pub fn remove_container_consumer(
         &self,
         caller: &AuthContext,
@@ -167,20 +227,10 @@ impl Services {
         name: &str,
         url: &str,
     ) -> Result<(), ApiError> {
-        let op = ops::CONTAINER_DELETE;
-        let mut conn = self.conn(op)?;
-        let consumer = consumer_db::find_container_consumer(&mut conn, &container.id, name, url)
-            .map_err(|e| ApiError::from_db(op, e))?
-            .ok_or_else(not_found)?;
-        if consumer.project_id != caller.project_id && container.project_id != caller.project_id {
-            return Err(not_owner());
-        }
-        drop(conn);
-        if !self.write(op, move |c| {
-            consumer_db::delete_container_consumer(c, &consumer.id)
-        })? {
-            return Err(not_found());
-        }
-        Ok(())
+        let found = {
+            let mut conn = self.conn(ops::CONTAINER_DELETE)?;
+            consumer_db::find_container_consumer(&mut conn, &container.id, name, url)
+        };
+        self.remove_consumer::<OfContainer>(caller, &container.project_id, found)
     }
 }
