@@ -23,6 +23,9 @@ pub struct Instance {
     pub plugin: Arc<dyn EventPlugin>,
     phases: BTreeSet<Phase>,
     kinds: BTreeSet<EventKind>,
+    /// `coffer_event_deliveries_total` of this instance, by result.
+    delivered: metrics::Counter,
+    failed: metrics::Counter,
 }
 
 impl Instance {
@@ -57,12 +60,16 @@ impl Instance {
         if phases.is_empty() || kinds.is_empty() {
             bail!("events.{name}: `on` and `events` must not be empty");
         }
-        for result in ["delivered", "failed"] {
-            metrics::counter!(crate::metrics::EVENT_DELIVERIES, "instance" => name.to_owned(),
-                "result" => result)
-            .absolute(0);
-        }
+        // Registered once (and exported from zero); a delivery only increments.
+        let [delivered, failed] = ["delivered", "failed"].map(|result| {
+            let counter = metrics::counter!(crate::metrics::EVENT_DELIVERIES,
+                "instance" => name.to_owned(), "result" => result);
+            counter.absolute(0);
+            counter
+        });
         Ok(Instance {
+            delivered,
+            failed,
             name: name.to_owned(),
             plugin,
             phases,
@@ -77,13 +84,10 @@ impl Instance {
     /// Hand `event` to the plugin, counting the outcome.
     fn deliver(&self, event: &Event) -> Result<(), plugin_api::PluginError> {
         let result = self.plugin.handle(event);
-        let outcome = if result.is_ok() {
-            "delivered"
-        } else {
-            "failed"
-        };
-        metrics::counter!(crate::metrics::EVENT_DELIVERIES, "instance" => self.name.clone(),
-            "result" => outcome)
+        match result {
+            Ok(()) => &self.delivered,
+            Err(_) => &self.failed,
+        }
         .increment(1);
         result
     }

@@ -6,6 +6,7 @@
 //! Without an installed recorder (`server.metrics = false`, and every command but `serve`)
 //! each measurement is a no-op.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -212,8 +213,12 @@ pub fn for_plugin(scope: Option<(&'static str, &str)>) -> plugin_api::Metrics {
 }
 
 /// Count one answered HTTP request.
-pub fn http_request(route: &str, method: &'static str, status: u16, elapsed: Duration) {
-    let route = route.to_owned();
+pub fn http_request(
+    route: Cow<'static, str>,
+    method: &'static str,
+    status: u16,
+    elapsed: Duration,
+) {
     metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method,
         "status" => status.to_string())
     .increment(1);
@@ -222,13 +227,16 @@ pub fn http_request(route: &str, method: &'static str, status: u16, elapsed: Dur
 }
 
 /// A secret store whose every call is timed and whose failures are counted
-/// ([`STORE_CALL`], [`STORE_ERRORS`], labelled with the store's configured name).
+/// ([`STORE_CALL`], [`STORE_ERRORS`], labelled with the store's configured name). The
+/// handles of each operation are registered once, when the store is wrapped, so a call records
+/// without building labels.
 pub struct MeteredStore {
     inner: Arc<dyn SecretStore>,
-    store: String,
+    /// Per operation (indexed as [`STORE_OPERATIONS`]): its timings and its failures.
+    handles: [(metrics::Histogram, metrics::Counter); 5],
 }
 
-/// The operations [`MeteredStore`] labels.
+/// The operations [`MeteredStore`] labels, in the order of its handles.
 const STORE_OPERATIONS: [&str; 5] = [
     "store_secret",
     "get_secret",
@@ -236,33 +244,36 @@ const STORE_OPERATIONS: [&str; 5] = [
     "generate_symmetric_key",
     "generate_asymmetric_key",
 ];
+const STORE_SECRET: usize = 0;
+const GET_SECRET: usize = 1;
+const DELETE_SECRET: usize = 2;
+const GENERATE_SYMMETRIC: usize = 3;
+const GENERATE_ASYMMETRIC: usize = 4;
 
 impl MeteredStore {
     /// Wrap `inner`, the store configured as `[stores.NAME]`. Its error counters start at zero,
     /// so a dashboard sees them before the first failure.
     pub fn wrap(store: &str, inner: Arc<dyn SecretStore>) -> Arc<dyn SecretStore> {
-        for op in STORE_OPERATIONS {
-            metrics::counter!(STORE_ERRORS, "store" => store.to_owned(), "operation" => op)
-                .absolute(0);
-        }
-        Arc::new(MeteredStore {
-            inner,
-            store: store.to_owned(),
-        })
+        let handles = STORE_OPERATIONS.map(|op| {
+            let labels = [("store", store.to_owned()), ("operation", op.to_owned())];
+            let errors = metrics::counter!(STORE_ERRORS, &labels);
+            errors.absolute(0);
+            (metrics::histogram!(STORE_CALL, &labels), errors)
+        });
+        Arc::new(MeteredStore { inner, handles })
     }
 
     fn timed<T>(
         &self,
-        operation: &'static str,
+        operation: usize,
         call: impl FnOnce() -> Result<T, PluginError>,
     ) -> Result<T, PluginError> {
+        let (timings, errors) = &self.handles[operation];
         let started = Instant::now();
         let result = call();
-        metrics::histogram!(STORE_CALL, "store" => self.store.clone(), "operation" => operation)
-            .record(started.elapsed().as_secs_f64());
+        timings.record(started.elapsed().as_secs_f64());
         if result.is_err() {
-            metrics::counter!(STORE_ERRORS, "store" => self.store.clone(), "operation" => operation)
-                .increment(1);
+            errors.increment(1);
         }
         result
     }
@@ -282,7 +293,7 @@ impl SecretStore for MeteredStore {
         ctx: StoreContext<'_>,
         secret: &SecretDto,
     ) -> Result<StoreMetadata, PluginError> {
-        self.timed("store_secret", || self.inner.store_secret(ctx, secret))
+        self.timed(STORE_SECRET, || self.inner.store_secret(ctx, secret))
     }
 
     fn get_secret(
@@ -291,7 +302,7 @@ impl SecretStore for MeteredStore {
         secret_type: SecretType,
         metadata: &StoreMetadata,
     ) -> Result<SecretDto, PluginError> {
-        self.timed("get_secret", || {
+        self.timed(GET_SECRET, || {
             self.inner.get_secret(ctx, secret_type, metadata)
         })
     }
@@ -301,7 +312,7 @@ impl SecretStore for MeteredStore {
         ctx: StoreContext<'_>,
         metadata: &StoreMetadata,
     ) -> Result<(), PluginError> {
-        self.timed("delete_secret", || self.inner.delete_secret(ctx, metadata))
+        self.timed(DELETE_SECRET, || self.inner.delete_secret(ctx, metadata))
     }
 
     fn generate_symmetric_key(
@@ -309,7 +320,7 @@ impl SecretStore for MeteredStore {
         ctx: StoreContext<'_>,
         spec: &KeySpec,
     ) -> Result<StoreMetadata, PluginError> {
-        self.timed("generate_symmetric_key", || {
+        self.timed(GENERATE_SYMMETRIC, || {
             self.inner.generate_symmetric_key(ctx, spec)
         })
     }
@@ -319,7 +330,7 @@ impl SecretStore for MeteredStore {
         targets: KeyPairTargets<'_>,
         spec: &KeySpec,
     ) -> Result<GeneratedKeyPairMetadata, PluginError> {
-        self.timed("generate_asymmetric_key", || {
+        self.timed(GENERATE_ASYMMETRIC, || {
             self.inner.generate_asymmetric_key(targets, spec)
         })
     }

@@ -9,6 +9,7 @@
 //! is audited as that handler understands it. [`request_id`] (every response, routed or not)
 //! makes the request id and adds `x-openstack-request-id`.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -260,17 +261,18 @@ pub async fn request_id(
                 .then(|| ext.get::<Caller>().map(|c| c.0.project_id.clone()))
                 .flatten();
             drop(ext);
-            let other = pattern
-                .is_none()
-                .then(|| res.request().match_pattern())
-                .flatten();
-            let route = pattern.or(other.as_deref()).unwrap_or("-");
+            // The pattern the pipeline recorded, else actix's (health, metrics, the console),
+            // else "-" for a path no route matches.
+            let route: Cow<'static, str> = match pattern {
+                Some(p) => Cow::Borrowed(p),
+                None => res
+                    .request()
+                    .match_pattern()
+                    .map_or(Cow::Borrowed("-"), Cow::Owned),
+            };
             let method = method_name(res.request().method().as_str());
             let status = res.status().as_u16();
             let elapsed = started.elapsed();
-            if metered {
-                crate::metrics::http_request(route, method, status, elapsed);
-            }
             if access {
                 tracing::info!(
                     target: crate::logging::ACCESS_TARGET,
@@ -281,6 +283,9 @@ pub async fn request_id(
                     project = %project.as_deref().unwrap_or("-"),
                     "request"
                 );
+            }
+            if metered {
+                crate::metrics::http_request(route, method, status, elapsed);
             }
         }
         Ok(res)

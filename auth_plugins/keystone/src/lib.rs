@@ -492,43 +492,37 @@ impl Keystone {
             }
             _ => {}
         }
-        let answer = self.ask_keystone(token).await;
-        let outcome = match &answer {
-            Ok(Ok(_)) => Some("valid"),
-            Ok(Err(_)) => Some("rejected"),
-            Err(_) => None,
-        };
-        match outcome {
-            Some(result) => {
-                self.metrics
-                    .count(names::KEYSTONE_VALIDATIONS, &[("result", result)], 1)
-            }
-            None => self.metrics.count(names::KEYSTONE_FAILURES, &[], 1),
-        }
-        match answer {
+        match self.ask_keystone(token).await {
             Ok(Ok(v)) => {
+                self.metrics
+                    .count(names::KEYSTONE_VALIDATIONS, &[("result", "valid")], 1);
                 let ctx = v.ctx.clone();
                 inner.cache_put(key, Cached::Valid(v));
                 Ok(ctx)
             }
             Ok(Err(why)) => {
+                self.metrics
+                    .count(names::KEYSTONE_VALIDATIONS, &[("result", "rejected")], 1);
                 inner.cache_put(key, Cached::Refused(Instant::now()));
                 Err(refused(&why))
             }
-            Err(e) => match fallback {
-                Some(v)
-                    if SystemTime::now() < v.expires_at
-                        && v.checked.elapsed() < inner.stale_max =>
-                {
-                    let age = v.checked.elapsed().as_secs();
-                    tracing::warn!(
-                        validated_seconds_ago = age,
-                        "Keystone unavailable: serving a token it validated earlier"
-                    );
-                    Ok(v.ctx)
+            Err(e) => {
+                self.metrics.count(names::KEYSTONE_FAILURES, &[], 1);
+                match fallback {
+                    Some(v)
+                        if SystemTime::now() < v.expires_at
+                            && v.checked.elapsed() < inner.stale_max =>
+                    {
+                        let age = v.checked.elapsed().as_secs();
+                        tracing::warn!(
+                            validated_seconds_ago = age,
+                            "Keystone unavailable: serving a token it validated earlier"
+                        );
+                        Ok(v.ctx)
+                    }
+                    _ => Err(e),
                 }
-                _ => Err(e),
-            },
+            }
         }
     }
 }
