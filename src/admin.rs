@@ -36,7 +36,6 @@ fn command_section(
     d: &PluginDescriptor,
     store: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
-    let global = || settings.crypto.get(d.name).cloned();
     let section = match store {
         Some(name) => {
             let stores = settings.effective_stores();
@@ -45,13 +44,13 @@ fn command_section(
                 .ok_or_else(|| anyhow!("no store named '{name}' is configured"))?;
             match d.namespace() {
                 Namespace::Crypto if cfg.crypto_plugin.as_deref() == Some(d.name) => {
-                    cfg.crypto.clone().or_else(global)
+                    settings.crypto_section(cfg, d.name).cloned()
                 }
                 Namespace::Store if cfg.store_plugin == d.name => cfg.store.clone(),
                 _ => bail!("store '{name}' does not use {}", d.name),
             }
         }
-        None => global(),
+        None => settings.crypto.get(d.name).cloned(),
     };
     section.ok_or_else(|| anyhow!("no {0} settings: add [crypto.{0}]", d.name))
 }

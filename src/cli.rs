@@ -570,11 +570,12 @@ pub fn command() -> clap::Command {
 }
 
 /// An operator command of a plugin, as parsed: run it and print its line.
-fn run_plugin_command(matches: &clap::ArgMatches, group: &str) -> anyhow::Result<()> {
-    let (d, g) = admin::command_groups()
-        .into_iter()
-        .find(|(_, g)| g.name == group)
-        .ok_or_else(|| anyhow::anyhow!("no command group {group}"))?;
+fn run_plugin_command(
+    matches: &clap::ArgMatches,
+    d: &plugin_api::PluginDescriptor,
+    g: &plugin_api::CommandGroup,
+) -> anyhow::Result<()> {
+    let group = g.name;
     let Some((name, args)) = matches
         .subcommand_matches(group)
         .and_then(clap::ArgMatches::subcommand)
@@ -608,12 +609,13 @@ fn run_plugin_command(matches: &clap::ArgMatches, group: &str) -> anyhow::Result
 pub fn main() -> ExitCode {
     use clap::FromArgMatches;
     let matches = command().get_matches();
-    let plugin_group = matches
-        .subcommand_name()
-        .filter(|name| admin::command_groups().iter().any(|(_, g)| g.name == *name))
-        .map(str::to_owned);
+    let plugin_group = matches.subcommand_name().and_then(|name| {
+        admin::command_groups()
+            .into_iter()
+            .find(|(_, g)| g.name == name)
+    });
     let outcome = match plugin_group {
-        Some(group) => run_plugin_command(&matches, &group),
+        Some((d, g)) => run_plugin_command(&matches, d, g),
         None => match Cli::from_arg_matches(&matches) {
             Ok(cli) => run(cli),
             Err(e) => e.exit(),

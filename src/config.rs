@@ -542,6 +542,16 @@ impl Settings {
         Ok(())
     }
 
+    /// The settings a store gives its crypto plugin `plugin`: its own `crypto` table, else
+    /// `[crypto.<plugin>]`.
+    pub fn crypto_section<'a>(
+        &'a self,
+        store: &'a StoreSettings,
+        plugin: &str,
+    ) -> Option<&'a serde_json::Value> {
+        store.crypto.as_ref().or_else(|| self.crypto.get(plugin))
+    }
+
     /// The parsed `server.metrics_bind`, when set.
     pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
         self.server

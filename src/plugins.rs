@@ -134,11 +134,7 @@ fn build_store(
         Some(cname) => {
             let d = resolve(Namespace::Crypto, cname, policy)
                 .map_err(|e| anyhow!("store '{name}': {e}"))?;
-            let section = cfg
-                .crypto
-                .as_ref()
-                .or_else(|| settings.crypto.get(cname))
-                .unwrap_or(&empty);
+            let section = settings.crypto_section(cfg, cname).unwrap_or(&empty);
             let ctx = PluginContext {
                 metrics: &metrics,
                 instance: name,
@@ -328,11 +324,8 @@ pub fn instances_of(d: &PluginDescriptor, settings: &Settings) -> Vec<(String, s
             .into_iter()
             .filter(|(_, s)| s.crypto_plugin.as_deref() == Some(d.name))
             .map(|(name, s)| {
-                let section = s
-                    .crypto
-                    .or_else(|| settings.crypto.get(d.name).cloned())
-                    .unwrap_or_else(empty);
-                (name, section)
+                let section = settings.crypto_section(&s, d.name).cloned();
+                (name, section.unwrap_or_else(empty))
             })
             .collect(),
         Namespace::Event => settings
