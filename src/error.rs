@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::db::DbError;
 use crate::json::json_response;
+use crate::service::ServiceError;
 
 /// An error answered to a client.
 #[derive(Debug)]
@@ -176,7 +177,7 @@ impl ApiError {
     }
 
     /// Map a plugin failure during `operation`.
-    pub fn from_plugin(operation: &str, err: PluginError) -> Self {
+    fn from_plugin(operation: &str, err: PluginError) -> Self {
         match err {
             PluginError::Unsupported(_) => ApiError::issue(
                 StatusCode::BAD_REQUEST,
@@ -213,7 +214,7 @@ impl ApiError {
     }
 
     /// Map a database failure during `operation`.
-    pub fn from_db(operation: &str, err: DbError) -> Self {
+    fn from_db(operation: &str, err: DbError) -> Self {
         match err {
             DbError::Unavailable(_) => ApiError::unavailable(operation, &err),
             DbError::Query(_) | DbError::Migration(_) | DbError::Corrupt(_) => {
@@ -221,6 +222,38 @@ impl ApiError {
             }
         }
     }
+}
+
+/// The one mapping of the service layer's errors to HTTP: every case, its status and
+/// Barbican's sentence; server-side failures are logged here and nowhere else.
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NotFound(sentence) => ApiError::not_found(sentence),
+            ServiceError::Forbidden(operation) => ApiError::forbidden(operation),
+            ServiceError::NotAllowed(sentence) => ApiError::new(StatusCode::FORBIDDEN, sentence),
+            ServiceError::QuotaReached(operation) => ApiError::issue(
+                StatusCode::FORBIDDEN,
+                operation,
+                "Creation not allowed because a quota has been reached",
+            ),
+            ServiceError::Conflict(sentence) => ApiError::conflict(sentence),
+            ServiceError::Invalid(message) => ApiError::bad_request(message),
+            ServiceError::Refused { operation, reason } => {
+                ApiError::issue(StatusCode::BAD_REQUEST, operation, reason)
+            }
+            ServiceError::Db { operation, source } => ApiError::from_db(operation, source),
+            ServiceError::Plugin { operation, source } => ApiError::from_plugin(operation, source),
+            ServiceError::Internal { operation, detail } => ApiError::failure(operation, &detail),
+        }
+    }
+}
+
+/// The status and description a service error is answered with (an order records both when
+/// its generation fails).
+pub fn status_and_description(err: ServiceError) -> (u16, String) {
+    let api = ApiError::from(err);
+    (api.status.as_u16(), api.description)
 }
 
 impl fmt::Display for ApiError {

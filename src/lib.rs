@@ -18,6 +18,7 @@ pub mod json;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod model;
 pub mod openapi;
 pub mod pidfile;
 pub mod plugins;

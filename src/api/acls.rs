@@ -6,9 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::context::Caller;
 use super::views::{container_ref, secret_ref, AclRefBody, AclView};
 use super::{blocking, json_body, validate, AppState};
-use crate::db::acl::Acl;
 use crate::error::ApiError;
 use crate::json::json_response;
+use crate::model::Acl;
 use crate::service::acls::{apply, AclOwner};
 use crate::service::Services;
 
@@ -47,7 +47,7 @@ fn load(
     caller: &plugin_api::AuthContext,
     id: &str,
     action: &str,
-    op: &str,
+    op: &'static str,
 ) -> Result<Option<Acl>, ApiError> {
     Ok(match kind {
         Kind::Secret => services.authorized_secret(caller, id, action, op)?.acl(),
@@ -147,7 +147,9 @@ async fn remove(
             &format!("{prefix}:delete"),
             op,
         )?;
-        services.store_acl(owner(kind, &id), None, op)
+        services
+            .store_acl(owner(kind, &id), None, op)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &serde_json::Value::Null))

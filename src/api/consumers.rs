@@ -87,7 +87,7 @@ pub async fn list(
         let row =
             services.authorized_secret(&caller.0, &id, "secret_consumers:get", ops::SECRET_LIST)?;
         let (rows, total) = services.secret_consumers(&row.id, offset, limit)?;
-        Ok((row.id, rows, total))
+        Ok::<_, ApiError>((row.id, rows, total))
     })
     .await?;
     let (previous, next) = paging::page_links(

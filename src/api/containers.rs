@@ -281,7 +281,7 @@ pub async fn remove_secret(
 async fn container_body(
     state: &web::Data<AppState>,
     req: &HttpRequest,
-    row: crate::db::containers::ContainerRow,
+    row: crate::service::containers::ContainerRow,
     op: &'static str,
 ) -> Result<ContainerView, ApiError> {
     let services = state.services.clone();
@@ -363,7 +363,7 @@ pub async fn list_consumers(
     let (cid, rows, total) = blocking(op, move || {
         let row = services.authorized_container(&caller.0, &id, "container_consumers:get", op)?;
         let (rows, total) = services.container_consumers(&row.id, offset, limit)?;
-        Ok((row.id, rows, total))
+        Ok::<_, ApiError>((row.id, rows, total))
     })
     .await?;
     let (previous, next) = paging::page_links(

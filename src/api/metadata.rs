@@ -209,7 +209,7 @@ pub async fn put_one(
     let (row, exists) = blocking(ops::PUT, move || {
         let row = services.authorized_secret(&caller.0, &id, "secret_meta:put", ops::PUT)?;
         let exists = services.has_metadatum(&row.id, &k)?;
-        Ok((row, exists))
+        Ok::<_, ApiError>((row, exists))
     })
     .await?;
     let (key, value) = validate::metadatum(&json_body(&state, &req, body).await?)?;

@@ -123,14 +123,16 @@ pub fn created(res: HttpResponse, location: &str, id: &str) -> HttpResponse {
     res
 }
 
-/// Run blocking work (database, plugins) off the async executor.
-pub async fn blocking<T, F>(operation: &'static str, f: F) -> Result<T, ApiError>
+/// Run blocking work (database, plugins) off the async executor; its error (the service's or
+/// the API's own) is answered through the one mapping in `crate::error`.
+pub async fn blocking<T, E, F>(operation: &'static str, f: F) -> Result<T, ApiError>
 where
-    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
 {
     match web::block(f).await {
-        Ok(result) => result,
+        Ok(result) => result.map_err(Into::into),
         Err(e) => Err(ApiError::failure(operation, &e)),
     }
 }

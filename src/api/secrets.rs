@@ -13,9 +13,9 @@ use super::paging::{self, param, query_pairs};
 use super::validate::{self, lenient_base64};
 use super::views::{secret_ref, SecretList, SecretRefBody, SecretView};
 use super::{blocking, read_body, request_media_type, AppState};
-use crate::db::secrets::{DateOp, SecretQuery, SortKey};
 use crate::error::ApiError;
 use crate::json::json_response;
+use crate::model::{DateOp, SecretQuery, SortKey};
 use crate::service::secrets::{ops, Payload};
 use crate::service::Services;
 use crate::timefmt;
@@ -250,7 +250,7 @@ pub async fn list(
         } else {
             Vec::new()
         };
-        Ok((rows, total, consumers))
+        Ok::<_, ApiError>((rows, total, consumers))
     })
     .await?;
     let href = state.href(&req);
@@ -278,7 +278,7 @@ pub async fn list(
 /// The `consumers` of one secret among `all`, when the microversion shows them.
 fn consumer_refs(
     show: bool,
-    all: &[crate::db::consumers::SecretConsumerRow],
+    all: &[crate::service::consumers::SecretConsumerRow],
     secret_id: &str,
 ) -> Option<Vec<super::views::SecretConsumerRef>> {
     show.then(|| {
@@ -292,10 +292,10 @@ fn consumer_refs(
 /// A secret's metadata view, with its consumers when `with_consumers` (blocking).
 pub fn secret_view(
     services: &Services,
-    row: &crate::db::secrets::SecretRow,
+    row: &crate::service::secrets::SecretRow,
     href: &str,
     with_consumers: bool,
-    operation: &str,
+    operation: &'static str,
 ) -> Result<SecretView, ApiError> {
     let consumers = if with_consumers {
         services.consumers_of_secrets(std::slice::from_ref(&row.id), operation)?

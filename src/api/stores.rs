@@ -29,7 +29,7 @@ pub async fn list(
     let services = state.services.clone();
     let body = blocking(ops::LIST, move || {
         let stores = services.list_stores(&caller.0)?;
-        Ok(StoreList {
+        Ok::<_, ApiError>(StoreList {
             secret_stores: stores.iter().map(|s| StoreView::new(s, &href)).collect(),
         })
     })
@@ -55,7 +55,7 @@ pub async fn global_default(
     let href = state.href(&req);
     let services = state.services.clone();
     let view = blocking(ops::GLOBAL_DEFAULT, move || {
-        Ok(StoreView::new(
+        Ok::<_, ApiError>(StoreView::new(
             &services.global_default_store(&caller.0)?,
             &href,
         ))
@@ -82,7 +82,7 @@ pub async fn preferred(
     let href = state.href(&req);
     let services = state.services.clone();
     let view = blocking(ops::PREFERRED, move || {
-        Ok(StoreView::new(&services.preferred_store(&caller.0)?, &href))
+        Ok::<_, ApiError>(StoreView::new(&services.preferred_store(&caller.0)?, &href))
     })
     .await?;
     Ok(json_response(StatusCode::OK, &view))
@@ -110,7 +110,7 @@ pub async fn get(
     let href = state.href(&req);
     let services = state.services.clone();
     let view = blocking(ops::GET, move || {
-        Ok(StoreView::new(&services.get_store(&caller.0, &id)?, &href))
+        Ok::<_, ApiError>(StoreView::new(&services.get_store(&caller.0, &id)?, &href))
     })
     .await?;
     Ok(json_response(StatusCode::OK, &view))

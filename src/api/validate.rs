@@ -13,8 +13,8 @@ use zeroize::{Zeroize, Zeroizing};
 use super::schema::{
     as_integer, body_object, no_additional, property, required, required_draft3, At, Errors, Step,
 };
-use crate::db::containers::SecretRef;
 use crate::error::ApiError;
+use crate::model::SecretRef;
 use crate::service::acls::AclChange;
 use crate::service::containers::NewContainer;
 use crate::service::orders::NewOrder;
@@ -585,7 +585,7 @@ pub fn new_container(body: &[u8], refs: RefPolicy<'_>) -> Result<NewContainer, A
     let container_type = container_type.unwrap_or("generic").to_owned();
     let parsed = parsed.unwrap_or_default();
     if parsed.len() > refs.max_refs {
-        return Err(crate::service::containers::too_many_refs(refs.max_refs));
+        return Err(crate::service::containers::too_many_refs(refs.max_refs).into());
     }
     let invalid = |reason: &str| ApiError::schema(schema_name, reason, Some("secret_refs"));
     if !parsed.is_empty() {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::secrets::SecretRow;
+use crate::service::secrets::SecretRow;
 use crate::timefmt::isoformat;
 
 /// `{"default": "<content type>"}`
@@ -219,8 +219,8 @@ pub struct ConsumerList<T: Serialize> {
     pub total: i64,
 }
 
-impl From<&crate::db::consumers::ContainerConsumerRow> for ContainerConsumerView {
-    fn from(r: &crate::db::consumers::ContainerConsumerRow) -> Self {
+impl From<&crate::service::consumers::ContainerConsumerRow> for ContainerConsumerView {
+    fn from(r: &crate::service::consumers::ContainerConsumerRow) -> Self {
         ContainerConsumerView {
             created: isoformat(&r.created_at),
             updated: isoformat(&r.updated_at),
@@ -231,8 +231,8 @@ impl From<&crate::db::consumers::ContainerConsumerRow> for ContainerConsumerView
     }
 }
 
-impl From<&crate::db::consumers::SecretConsumerRow> for SecretConsumerView {
-    fn from(r: &crate::db::consumers::SecretConsumerRow) -> Self {
+impl From<&crate::service::consumers::SecretConsumerRow> for SecretConsumerView {
+    fn from(r: &crate::service::consumers::SecretConsumerRow) -> Self {
         SecretConsumerView {
             created: isoformat(&r.created_at),
             updated: isoformat(&r.updated_at),
@@ -244,8 +244,8 @@ impl From<&crate::db::consumers::SecretConsumerRow> for SecretConsumerView {
     }
 }
 
-impl From<&crate::db::consumers::SecretConsumerRow> for SecretConsumerRef {
-    fn from(r: &crate::db::consumers::SecretConsumerRow) -> Self {
+impl From<&crate::service::consumers::SecretConsumerRow> for SecretConsumerRef {
+    fn from(r: &crate::service::consumers::SecretConsumerRow) -> Self {
         SecretConsumerRef {
             service: r.service.clone(),
             resource_type: r.resource_type.clone(),
@@ -274,7 +274,7 @@ pub struct AclView {
 }
 
 impl AclView {
-    pub fn new(acl: Option<&crate::db::acl::Acl>) -> Self {
+    pub fn new(acl: Option<&crate::model::Acl>) -> Self {
         AclView {
             read: match acl {
                 None => AclEntry {
@@ -301,7 +301,7 @@ pub struct AclRefBody {
 }
 
 /// An order, with Barbican's key order (which depends on what the order has).
-pub fn order_view(o: &crate::db::orders::OrderRow, href: &str) -> serde_json::Value {
+pub fn order_view(o: &crate::service::orders::OrderRow, href: &str) -> serde_json::Value {
     use serde_json::{Map, Value};
     let mut m = Map::new();
     m.insert("created".into(), Value::String(isoformat(&o.created_at)));

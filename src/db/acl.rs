@@ -3,14 +3,7 @@
 
 use chrono::NaiveDateTime;
 
-/// An explicit ACL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Acl {
-    pub project_access: bool,
-    pub users: Vec<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
+use crate::model::Acl;
 
 type Columns = (
     Option<bool>,
@@ -38,17 +31,6 @@ impl Acl {
             created_at,
             updated_at: updated_at.unwrap_or(created_at),
         })
-    }
-}
-
-/// The policy view of an optional ACL (none: the implicit open one).
-pub fn read_acl(acl: Option<&Acl>) -> crate::policy::ReadAcl {
-    match acl {
-        Some(a) => crate::policy::ReadAcl {
-            project_access: a.project_access,
-            users: a.users.clone(),
-        },
-        None => crate::policy::ReadAcl::open(),
     }
 }
 
@@ -82,6 +64,5 @@ mod tests {
         assert_eq!(Acl::from_columns(p, u.as_deref(), c, up), Some(a));
         assert_eq!(to_columns(None), (None, None, None, None));
         assert_eq!(Acl::from_columns(None, None, None, None), None);
-        assert_eq!(read_acl(None), crate::policy::ReadAcl::open());
     }
 }

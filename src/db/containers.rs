@@ -3,9 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::acl::{self, Acl};
+use super::acl;
 use super::schema::{container_secrets as cs, containers as c};
 use super::{per_backend, DbConn, DbError};
+use crate::model::{Acl, SecretRef};
 
 /// A container row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -35,13 +36,6 @@ impl ContainerRow {
             self.acl_updated_at,
         )
     }
-}
-
-/// A secret reference inside a container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretRef {
-    pub name: Option<String>,
-    pub secret_id: String,
 }
 
 /// Insert a container and its secret references.

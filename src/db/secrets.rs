@@ -5,10 +5,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use plugin_api::StoreMetadata;
 
-use super::acl::{self, Acl};
+use super::acl;
 use super::schema::secrets;
 use super::sql::json_array_has;
 use super::{per_backend, DbConn, DbError};
+use crate::model::Acl;
+use crate::model::{DateOp, SecretQuery, SortKey};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
 
@@ -173,51 +175,6 @@ pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
     )
     .execute(c))?
         == 1)
-}
-
-/// A comparison in a date filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DateOp {
-    Eq,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-}
-
-/// A sortable column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    Algorithm,
-    BitLength,
-    Created,
-    Expiration,
-    Mode,
-    Name,
-    SecretType,
-    Status,
-    Updated,
-}
-
-/// What `GET /v1/secrets` asks for.
-#[derive(Debug, Clone, Default)]
-pub struct SecretQuery {
-    pub project_id: String,
-    /// List the secrets whose read ACL names this user, in any project (`acl_only=true`).
-    pub acl_user: Option<String>,
-    /// Case-insensitive exact matches.
-    pub name: Option<String>,
-    pub algorithm: Option<String>,
-    pub mode: Option<String>,
-    pub bit_length: Option<i32>,
-    pub secret_type: Option<String>,
-    pub created: Vec<(DateOp, NaiveDateTime)>,
-    pub updated: Vec<(DateOp, NaiveDateTime)>,
-    pub expiration: Vec<(DateOp, NaiveDateTime)>,
-    /// `(key, descending)`; empty means by creation time.
-    pub sort: Vec<(SortKey, bool)>,
-    pub offset: i64,
-    pub limit: i64,
 }
 
 macro_rules! date_filters {

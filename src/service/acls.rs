@@ -1,9 +1,9 @@
 //! ACLs of secrets and containers: only the `read` operation, with its user list and its
 //! `project-access` flag. Stored in the entity's row.
 
-use crate::db::acl::Acl;
+use super::{Operation, ServiceError};
 use crate::db::{containers as container_db, secrets as secret_db};
-use crate::error::ApiError;
+use crate::model::Acl;
 use crate::timefmt;
 
 use super::Services;
@@ -22,6 +22,17 @@ pub struct AclChange {
 pub enum AclOwner<'a> {
     Secret(&'a str),
     Container(&'a str),
+}
+
+/// The policy view of an optional ACL (none: the implicit open one).
+pub fn read_acl(acl: Option<&Acl>) -> crate::policy::ReadAcl {
+    match acl {
+        Some(a) => crate::policy::ReadAcl {
+            project_access: a.project_access,
+            users: a.users.clone(),
+        },
+        None => crate::policy::ReadAcl::open(),
+    }
 }
 
 fn dedup(users: Vec<String>) -> Vec<String> {
@@ -70,8 +81,8 @@ impl Services {
         &self,
         owner: AclOwner<'_>,
         acl: Option<&Acl>,
-        operation: &str,
-    ) -> Result<(), ApiError> {
+        operation: Operation,
+    ) -> Result<(), ServiceError> {
         let acl = acl.cloned();
         match owner {
             AclOwner::Secret(id) => {
@@ -100,6 +111,14 @@ mod tests {
             created_at: t,
             updated_at: t,
         }
+    }
+
+    #[test]
+    fn no_acl_reads_as_the_open_one() {
+        assert_eq!(read_acl(None), crate::policy::ReadAcl::open());
+        let closed = read_acl(Some(&acl(false, &["u1"])));
+        assert!(!closed.project_access);
+        assert_eq!(closed.users, vec!["u1"]);
     }
 
     #[test]

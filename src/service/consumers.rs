@@ -5,11 +5,12 @@ use plugin_api::AuthContext;
 
 use super::quotas::{over_quota, quota_reached, Resource};
 use super::Services;
-use crate::db::consumers::{self as consumer_db, ContainerConsumerRow, SecretConsumerRow};
+use super::{During, Operation, ServiceError};
+use crate::db::consumers as consumer_db;
+pub use crate::db::consumers::{ContainerConsumerRow, SecretConsumerRow};
 use crate::db::containers::ContainerRow;
 use crate::db::secrets::SecretRow;
 use crate::db::{DbConn, DbError};
-use crate::error::ApiError;
 use crate::timefmt;
 
 pub mod ops {
@@ -21,15 +22,12 @@ pub mod ops {
     pub const CONTAINER_DELETE: &str = "ContainerConsumer deletion";
 }
 
-fn not_found() -> ApiError {
-    ApiError::not_found("Consumer not found.")
+fn not_found() -> ServiceError {
+    ServiceError::not_found("Consumer not found.")
 }
 
-fn not_owner() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::FORBIDDEN,
-        "Not Allowed. Sorry, only the creator of a consumer can delete it.",
-    )
+fn not_owner() -> ServiceError {
+    ServiceError::NotAllowed("Not Allowed. Sorry, only the creator of a consumer can delete it.")
 }
 
 /// What differs between the consumers of a secret and those of a container; registering and
@@ -89,11 +87,11 @@ impl ConsumerKind for OfContainer {
 
 impl Services {
     /// Register (or refresh) a consumer, within the caller's project's consumer quota.
-    fn register_consumer<K: ConsumerKind>(&self, row: K::Row) -> Result<(), ApiError> {
+    fn register_consumer<K: ConsumerKind>(&self, row: K::Row) -> Result<(), ServiceError> {
         let defaults = self.quota_defaults;
         self.write_checked(
             K::CREATE,
-            move |c| -> Result<Result<(), ApiError>, DbError> {
+            move |c| -> Result<Result<(), ServiceError>, DbError> {
                 if over_quota(c, &defaults, K::project(&row), K::QUOTA)? {
                     return Ok(Err(quota_reached(K::CREATE)));
                 }
@@ -110,10 +108,8 @@ impl Services {
         caller: &AuthContext,
         owner_project: &str,
         found: Result<Option<K::Row>, DbError>,
-    ) -> Result<(), ApiError> {
-        let consumer = found
-            .map_err(|e| ApiError::from_db(K::DELETE, e))?
-            .ok_or_else(not_found)?;
+    ) -> Result<(), ServiceError> {
+        let consumer = found.during(K::DELETE)?.ok_or_else(not_found)?;
         if K::project(&consumer) != caller.project_id && owner_project != caller.project_id {
             return Err(not_owner());
         }
@@ -131,7 +127,7 @@ impl Services {
         service: &str,
         resource_type: &str,
         resource_id: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let now = timefmt::now();
         self.register_consumer::<OfSecret>(SecretConsumerRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -150,21 +146,19 @@ impl Services {
         secret_id: &str,
         offset: i64,
         limit: i64,
-    ) -> Result<(Vec<SecretConsumerRow>, i64), ApiError> {
+    ) -> Result<(Vec<SecretConsumerRow>, i64), ServiceError> {
         let mut conn = self.conn(ops::SECRET_LIST)?;
-        consumer_db::secret_consumers(&mut conn, secret_id, offset, limit)
-            .map_err(|e| ApiError::from_db(ops::SECRET_LIST, e))
+        consumer_db::secret_consumers(&mut conn, secret_id, offset, limit).during(ops::SECRET_LIST)
     }
 
     /// Every consumer of these secrets (for metadata with microversion 1.1+).
     pub fn consumers_of_secrets(
         &self,
         ids: &[String],
-        operation: &str,
-    ) -> Result<Vec<SecretConsumerRow>, ApiError> {
+        operation: Operation,
+    ) -> Result<Vec<SecretConsumerRow>, ServiceError> {
         let mut conn = self.conn(operation)?;
-        consumer_db::secret_consumers_of(&mut conn, ids)
-            .map_err(|e| ApiError::from_db(operation, e))
+        consumer_db::secret_consumers_of(&mut conn, ids).during(operation)
     }
 
     /// Remove a secret consumer: allowed to the consumer's project and the secret's.
@@ -175,7 +169,7 @@ impl Services {
         service: &str,
         resource_type: &str,
         resource_id: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let found = {
             let mut conn = self.conn(ops::SECRET_DELETE)?;
             consumer_db::find_secret_consumer(
@@ -195,7 +189,7 @@ impl Services {
         container: &ContainerRow,
         name: &str,
         url: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let now = timefmt::now();
         self.register_consumer::<OfContainer>(ContainerConsumerRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -213,10 +207,10 @@ impl Services {
         container_id: &str,
         offset: i64,
         limit: i64,
-    ) -> Result<(Vec<ContainerConsumerRow>, i64), ApiError> {
+    ) -> Result<(Vec<ContainerConsumerRow>, i64), ServiceError> {
         let mut conn = self.conn(ops::CONTAINER_LIST)?;
         consumer_db::container_consumers(&mut conn, container_id, offset, limit)
-            .map_err(|e| ApiError::from_db(ops::CONTAINER_LIST, e))
+            .during(ops::CONTAINER_LIST)
     }
 
     /// Remove a container consumer: allowed to the consumer's project and the container's.
@@ -226,7 +220,7 @@ impl Services {
         container: &ContainerRow,
         name: &str,
         url: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let found = {
             let mut conn = self.conn(ops::CONTAINER_DELETE)?;
             consumer_db::find_container_consumer(&mut conn, &container.id, name, url)

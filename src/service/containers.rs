@@ -2,13 +2,15 @@
 
 use plugin_api::AuthContext;
 
+use super::acls::read_acl;
 use super::quotas::{over_quota, quota_reached, Resource};
 use super::{is_uuid4, Services};
-use crate::db::acl::read_acl;
+use super::{During, Operation, ServiceError};
 use crate::db::consumers::{self as consumer_db, ContainerConsumerRow};
-use crate::db::containers::{self as container_db, ContainerRow, SecretRef};
+use crate::db::containers as container_db;
+pub use crate::db::containers::ContainerRow;
 use crate::db::{secrets as secret_db, DbConn, DbError};
-use crate::error::ApiError;
+use crate::model::SecretRef;
 use crate::policy::{entity_target, Entity, Target};
 use crate::timefmt;
 
@@ -82,8 +84,8 @@ fn secret_in_project(
 }
 
 /// A container may not hold more than `max` references.
-pub fn too_many_refs(max: usize) -> ApiError {
-    ApiError::bad_request(format!(
+pub fn too_many_refs(max: usize) -> ServiceError {
+    ServiceError::Invalid(format!(
         "A container holds at most {max} secret references (containers.max_secret_refs)."
     ))
 }
@@ -93,7 +95,7 @@ fn missing_ref(
     conn: &mut DbConn,
     refs: &[SecretRef],
     project_id: &str,
-) -> Result<Option<ApiError>, DbError> {
+) -> Result<Option<ServiceError>, DbError> {
     let ids: Vec<&str> = refs
         .iter()
         .map(|r| r.secret_id.as_str())
@@ -101,7 +103,7 @@ fn missing_ref(
         .collect();
     let live = secret_db::live_in_project(conn, &ids, project_id, timefmt::now())?;
     Ok(refs.iter().find(|r| !live.contains(&r.secret_id)).map(|r| {
-        ApiError::not_found(format!(
+        ServiceError::not_found(format!(
             "Secret provided for '{}' doesn't exist.",
             r.name.as_deref().unwrap_or("None")
         ))
@@ -110,16 +112,20 @@ fn missing_ref(
 
 impl Services {
     /// A container by id: 404 for malformed or unknown ids.
-    pub fn find_container(&self, id: &str, operation: &str) -> Result<ContainerRow, ApiError> {
+    pub fn find_container(
+        &self,
+        id: &str,
+        operation: Operation,
+    ) -> Result<ContainerRow, ServiceError> {
         if !is_uuid4(id) {
-            return Err(ApiError::not_found(
+            return Err(ServiceError::not_found(
                 "Not Found. Provided container id is invalid.",
             ));
         }
         let mut conn = self.conn(operation)?;
         container_db::get(&mut conn, id)
-            .map_err(|e| ApiError::from_db(operation, e))?
-            .ok_or_else(|| ApiError::not_found("Secrets container not found."))
+            .during(operation)?
+            .ok_or_else(|| ServiceError::not_found("Secrets container not found."))
     }
 
     /// Look a container up and check `action` on it: 404 first, then 403.
@@ -128,8 +134,8 @@ impl Services {
         caller: &AuthContext,
         id: &str,
         action: &str,
-        operation: &str,
-    ) -> Result<ContainerRow, ApiError> {
+        operation: Operation,
+    ) -> Result<ContainerRow, ServiceError> {
         let row = self.find_container(id, operation)?;
         self.authorize(caller, action, &container_target(&row, caller), operation)?;
         Ok(row)
@@ -139,13 +145,12 @@ impl Services {
     pub fn container_full(
         &self,
         row: ContainerRow,
-        operation: &str,
-    ) -> Result<ContainerFull, ApiError> {
+        operation: Operation,
+    ) -> Result<ContainerFull, ServiceError> {
         let mut conn = self.conn(operation)?;
-        let mut all =
-            complete(&mut conn, vec![row]).map_err(|e| ApiError::from_db(operation, e))?;
+        let mut all = complete(&mut conn, vec![row]).during(operation)?;
         all.pop()
-            .ok_or_else(|| ApiError::failure(operation, &"container vanished"))
+            .ok_or_else(|| ServiceError::internal(operation, "container vanished"))
     }
 
     /// Create a container whose references all point at live secrets of the caller's project.
@@ -153,7 +158,7 @@ impl Services {
         &self,
         caller: &AuthContext,
         new: NewContainer,
-    ) -> Result<ContainerRow, ApiError> {
+    ) -> Result<ContainerRow, ServiceError> {
         let now = timefmt::now();
         let row = ContainerRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -177,13 +182,13 @@ impl Services {
         {
             let mut conn = self.conn(ops::CREATE)?;
             missing_ref(&mut conn, &refs, &row.project_id)
-                .map_err(|e| ApiError::from_db(ops::CREATE, e))?
+                .during(ops::CREATE)?
                 .map_or(Ok(()), Err)?;
         }
         let inserted = row.clone();
         self.write_checked(
             ops::CREATE,
-            move |c| -> Result<Result<(), ApiError>, DbError> {
+            move |c| -> Result<Result<(), ServiceError>, DbError> {
                 if over_quota(c, &defaults, &row.project_id, Resource::Containers)? {
                     return Ok(Err(quota_reached(ops::CREATE)));
                 }
@@ -205,21 +210,21 @@ impl Services {
         container_type: Option<&str>,
         offset: i64,
         limit: i64,
-    ) -> Result<(Vec<ContainerFull>, i64), ApiError> {
+    ) -> Result<(Vec<ContainerFull>, i64), ServiceError> {
         let mut conn = self.conn(ops::LIST)?;
         let (rows, total) =
             container_db::list(&mut conn, project_id, name, container_type, offset, limit)
-                .map_err(|e| ApiError::from_db(ops::LIST, e))?;
-        let full = complete(&mut conn, rows).map_err(|e| ApiError::from_db(ops::LIST, e))?;
+                .during(ops::LIST)?;
+        let full = complete(&mut conn, rows).during(ops::LIST)?;
         Ok((full, total))
     }
 
-    pub fn delete_container(&self, id: &str) -> Result<(), ApiError> {
+    pub fn delete_container(&self, id: &str) -> Result<(), ServiceError> {
         let id = id.to_owned();
         if self.write(ops::DELETE, move |c| container_db::delete(c, &id))? {
             Ok(())
         } else {
-            Err(ApiError::not_found("Secrets container not found."))
+            Err(ServiceError::not_found("Secrets container not found."))
         }
     }
 
@@ -229,15 +234,17 @@ impl Services {
         caller: &AuthContext,
         container: &ContainerRow,
         r: SecretRef,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let project = caller.project_id.clone();
         let container_id = container.id.clone();
         let max_refs = self.limits.max_container_refs;
         self.write_checked(
             ops::ADD_SECRET,
-            move |c| -> Result<Result<(), ApiError>, DbError> {
+            move |c| -> Result<Result<(), ServiceError>, DbError> {
                 if !secret_in_project(c, &r.secret_id, &project)? {
-                    return Ok(Err(ApiError::not_found("Secret provided doesn't exist.")));
+                    return Ok(Err(ServiceError::not_found(
+                        "Secret provided doesn't exist.",
+                    )));
                 }
                 let existing = container_db::refs_of(c, std::slice::from_ref(&container_id))?;
                 if existing.len() >= max_refs {
@@ -247,7 +254,7 @@ impl Services {
                     .iter()
                     .any(|(_, e)| e.secret_id == r.secret_id && e.name == r.name)
                 {
-                    return Ok(Err(ApiError::conflict(
+                    return Ok(Err(ServiceError::Conflict(
                     "Conflict. A secret with that name and ID is already stored in this container. \
                      The same secret can exist in a container as long as the name is unique.",
                 )));
@@ -265,12 +272,12 @@ impl Services {
         container: &ContainerRow,
         r: SecretRef,
         secret_ref: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let mut conn = self.conn(ops::REMOVE_SECRET)?;
         if !secret_in_project(&mut conn, &r.secret_id, &caller.project_id)
-            .map_err(|e| ApiError::from_db(ops::REMOVE_SECRET, e))?
+            .during(ops::REMOVE_SECRET)?
         {
-            return Err(ApiError::not_found(format!(
+            return Err(ServiceError::not_found(format!(
                 "Secret '{}' with reference '{secret_ref}' doesn't exist.",
                 r.name.as_deref().unwrap_or("None")
             )));
@@ -281,7 +288,7 @@ impl Services {
             container_db::remove_ref(c, &container_id, &r, timefmt::now())
         })?;
         if removed == 0 {
-            return Err(ApiError::not_found(
+            return Err(ServiceError::not_found(
                 "Secret provided is not in the container",
             ));
         }

@@ -1,8 +1,8 @@
 //! Secret user metadata.
 
 use super::Services;
+use super::{During, ServiceError};
 use crate::db::metadata as meta_db;
-use crate::error::ApiError;
 use crate::timefmt;
 
 pub mod ops {
@@ -14,52 +14,57 @@ pub mod ops {
     pub const DELETE: &str = "Secret metadatum removal";
 }
 
-fn missing() -> ApiError {
-    ApiError::not_found("Secret metadata not found.")
+fn missing() -> ServiceError {
+    ServiceError::not_found("Secret metadata not found.")
 }
 
 impl Services {
-    pub fn all_metadata(&self, secret_id: &str) -> Result<Vec<(String, String)>, ApiError> {
+    pub fn all_metadata(&self, secret_id: &str) -> Result<Vec<(String, String)>, ServiceError> {
         let mut conn = self.conn(ops::GET_ALL)?;
-        meta_db::all(&mut conn, secret_id).map_err(|e| ApiError::from_db(ops::GET_ALL, e))
+        meta_db::all(&mut conn, secret_id).during(ops::GET_ALL)
     }
 
     pub fn replace_metadata(
         &self,
         secret_id: &str,
         entries: &[(String, String)],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let (id, entries) = (secret_id.to_owned(), entries.to_vec());
         self.write(ops::PUT_ALL, move |c| {
             meta_db::replace_all(c, &id, &entries, timefmt::now())
         })
     }
 
-    pub fn add_metadatum(&self, secret_id: &str, key: &str, value: &str) -> Result<(), ApiError> {
+    pub fn add_metadatum(
+        &self,
+        secret_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), ServiceError> {
         let (id, k, v) = (secret_id.to_owned(), key.to_owned(), value.to_owned());
         if self.write(ops::POST, move |c| {
             meta_db::insert(c, &id, &k, &v, timefmt::now())
         })? {
             Ok(())
         } else {
-            Err(ApiError::conflict(
+            Err(ServiceError::Conflict(
                 "Conflict. Key in request is already in the secret metadata",
             ))
         }
     }
 
-    pub fn metadatum(&self, secret_id: &str, key: &str) -> Result<String, ApiError> {
+    pub fn metadatum(&self, secret_id: &str, key: &str) -> Result<String, ServiceError> {
         let mut conn = self.conn(ops::GET)?;
         meta_db::get(&mut conn, secret_id, key)
-            .map_err(|e| ApiError::from_db(ops::GET, e))?
+            .during(ops::GET)?
             .ok_or_else(missing)
     }
 
     /// Whether the key exists (checked before the body is read, as Barbican does).
-    pub fn has_metadatum(&self, secret_id: &str, key: &str) -> Result<bool, ApiError> {
+    pub fn has_metadatum(&self, secret_id: &str, key: &str) -> Result<bool, ServiceError> {
         let mut conn = self.conn(ops::PUT)?;
         Ok(meta_db::get(&mut conn, secret_id, key)
-            .map_err(|e| ApiError::from_db(ops::PUT, e))?
+            .during(ops::PUT)?
             .is_some())
     }
 
@@ -68,7 +73,7 @@ impl Services {
         secret_id: &str,
         key: &str,
         value: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let (id, k, v) = (secret_id.to_owned(), key.to_owned(), value.to_owned());
         if self.write(ops::PUT, move |c| {
             meta_db::update(c, &id, &k, &v, timefmt::now())
@@ -79,7 +84,7 @@ impl Services {
         }
     }
 
-    pub fn delete_metadatum(&self, secret_id: &str, key: &str) -> Result<(), ApiError> {
+    pub fn delete_metadatum(&self, secret_id: &str, key: &str) -> Result<(), ServiceError> {
         let (id, k) = (secret_id.to_owned(), key.to_owned());
         self.write(ops::DELETE, move |c| meta_db::delete(c, &id, &k))
     }

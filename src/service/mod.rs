@@ -4,6 +4,7 @@
 pub mod acls;
 pub mod consumers;
 pub mod containers;
+mod error;
 pub mod keks;
 pub mod metadata;
 pub mod orders;
@@ -17,9 +18,9 @@ use plugin_api::AuthContext;
 
 use crate::config::QuotaSettings;
 use crate::db::{Conn, Db};
-use crate::error::ApiError;
 use crate::plugins::{LoadedStore, Plugins};
 use crate::policy::{Policy, Target};
+pub use error::{During, Operation, ServiceError};
 
 /// Limits from `[secrets]`.
 #[derive(Debug, Clone)]
@@ -45,27 +46,25 @@ pub struct Services {
 
 impl Services {
     /// A pooled connection, or the error for `operation`.
-    pub fn conn(&self, operation: &str) -> Result<Conn, ApiError> {
-        self.db.conn().map_err(|e| ApiError::from_db(operation, e))
+    pub fn conn(&self, operation: Operation) -> Result<Conn, ServiceError> {
+        self.db.conn().during(operation)
     }
 
     /// Run a write in the next group commit (durable when this returns).
-    pub fn write<T, F>(&self, operation: &str, f: F) -> Result<T, ApiError>
+    pub fn write<T, F>(&self, operation: Operation, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce(&mut crate::db::DbConn) -> Result<T, crate::db::DbError> + Send + 'static,
     {
-        self.db
-            .write(f)
-            .map_err(|e| ApiError::from_db(operation, e))
+        self.db.write(f).during(operation)
     }
 
     /// A write that may refuse (quota, missing references): `Ok(Err(..))` from `f` is that
     /// refusal, and nothing `f` wrote is kept.
-    pub fn write_checked<T, F>(&self, operation: &str, f: F) -> Result<T, ApiError>
+    pub fn write_checked<T, F>(&self, operation: Operation, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut crate::db::DbConn) -> Result<Result<T, ApiError>, crate::db::DbError>
+        F: FnOnce(&mut crate::db::DbConn) -> Result<Result<T, ServiceError>, crate::db::DbError>
             + Send
             + 'static,
     {
@@ -78,22 +77,22 @@ impl Services {
         caller: &AuthContext,
         action: &str,
         target: &Target,
-        operation: &str,
-    ) -> Result<(), ApiError> {
+        operation: Operation,
+    ) -> Result<(), ServiceError> {
         if self.policy.allows(action, caller, target) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(operation))
+            Err(ServiceError::Forbidden(operation))
         }
     }
 
     /// A configured store by name; a secret whose store is no longer configured cannot be
     /// served, which is an operator error worth a clear log line.
-    fn store(&self, operation: &str, name: &str) -> Result<&Arc<LoadedStore>, ApiError> {
+    fn store(&self, operation: Operation, name: &str) -> Result<&Arc<LoadedStore>, ServiceError> {
         self.plugins.stores.get(name).ok_or_else(|| {
-            ApiError::failure(
+            ServiceError::internal(
                 operation,
-                &format!("the secret is held by store '{name}', which is not configured any more"),
+                format!("the secret is held by store '{name}', which is not configured any more"),
             )
         })
     }

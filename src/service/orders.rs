@@ -28,12 +28,14 @@ use super::containers::NewContainer;
 use super::quotas::{over_quota, quota_reached, Resource};
 use super::secrets::{key_spec, new_row, NewSecret};
 use super::Services;
+use super::{During, Operation, ServiceError};
 use crate::config::OrderSettings;
-use crate::db::containers::{self as container_db, ContainerRow, SecretRef};
-use crate::db::orders::{self as order_db, OrderRow};
+use crate::db::containers::{self as container_db, ContainerRow};
+use crate::db::orders as order_db;
+pub use crate::db::orders::OrderRow;
 use crate::db::secrets::{self as secret_db, SecretRow};
 use crate::db::{DbConn, DbError};
-use crate::error::ApiError;
+use crate::model::SecretRef;
 use crate::policy::order_target;
 use crate::timefmt;
 
@@ -403,13 +405,11 @@ enum GenerationError {
 impl GenerationError {
     /// No store generates the spec: Barbican's `SecretGenerateSupportedPluginNotFound` (400).
     fn unsupported() -> Self {
-        GenerationError::Fail(
-            400,
-            format!(
-                "{} issue seen - Secret generate supported plugin not found..",
-                ops::PROCESS
-            ),
-        )
+        ServiceError::Refused {
+            operation: ops::PROCESS,
+            reason: "Secret generate supported plugin not found.",
+        }
+        .into()
     }
 }
 
@@ -420,30 +420,28 @@ impl From<PluginError> for GenerationError {
             PluginError::Unsupported(_) | PluginError::InvalidInput(_) => {
                 GenerationError::unsupported()
             }
-            other => {
-                tracing::error!(error = %other, "order generation failed");
-                GenerationError::Fail(
-                    500,
-                    format!(
-                        "{} failure seen - please contact site administrator.",
-                        ops::PROCESS
-                    ),
-                )
-            }
+            other => ServiceError::internal(ops::PROCESS, other.to_string()).into(),
         }
     }
 }
 
-impl From<ApiError> for GenerationError {
-    fn from(e: ApiError) -> Self {
-        GenerationError::Fail(i32::from(e.status().as_u16()), e.description().to_owned())
+/// A failed order records the status and sentence a synchronous request would have been
+/// answered with; the one mapping of errors to statuses gives both.
+impl From<ServiceError> for GenerationError {
+    fn from(e: ServiceError) -> Self {
+        let (status, sentence) = crate::error::status_and_description(e);
+        GenerationError::Fail(i32::from(status), sentence)
     }
 }
 
 impl Services {
     /// Submit an order: written PENDING within the quota, to be queued. A spec the store cannot
     /// generate is accepted too (Barbican answers 202 and fails the order); the worker fails it.
-    pub fn submit_order(&self, caller: &AuthContext, new: NewOrder) -> Result<OrderRow, ApiError> {
+    pub fn submit_order(
+        &self,
+        caller: &AuthContext,
+        new: NewOrder,
+    ) -> Result<OrderRow, ServiceError> {
         let store = self.store_for_project(&caller.project_id, ops::CREATE)?;
         let now = timefmt::now();
         let id = uuid::Uuid::new_v4().to_string();
@@ -516,7 +514,7 @@ impl Services {
                 }
                 match outcome {
                     Ok(_) => Err(quota_reached(ops::CREATE)),
-                    Err(e) => Err(ApiError::from_db(ops::CREATE, e)),
+                    Err(e) => Err(e).during(ops::CREATE),
                 }
             }
         }
@@ -559,7 +557,7 @@ impl Services {
         &self,
         row: &SecretRow,
         payload: &super::secrets::Payload,
-    ) -> Result<StoreMetadata, ApiError> {
+    ) -> Result<StoreMetadata, ServiceError> {
         let store = self.store_for_project(&row.project_id, ops::CREATE)?;
         let keks = self.keks_for(&row.project_id, &store.name);
         let ctx = StoreContext {
@@ -573,10 +571,7 @@ impl Services {
             content_type: payload.content_type.clone(),
             key_spec: KeySpec::default(),
         };
-        store
-            .store
-            .store_secret(ctx, &dto)
-            .map_err(|e| ApiError::from_plugin(ops::CREATE, e))
+        store.store.store_secret(ctx, &dto).during(ops::CREATE)
     }
 
     /// An order of the caller's project, authorized for `action`; 404 otherwise (orders of
@@ -586,17 +581,17 @@ impl Services {
         caller: &AuthContext,
         id: &str,
         action: &str,
-        operation: &str,
-    ) -> Result<OrderRow, ApiError> {
+        operation: Operation,
+    ) -> Result<OrderRow, ServiceError> {
         // Order ids are UUIDs: anything else (a NUL, 3,000 characters) is not looked up.
         let row = if super::is_uuid4(id) {
             let mut conn = self.conn(operation)?;
-            order_db::get(&mut conn, id).map_err(|e| ApiError::from_db(operation, e))?
+            order_db::get(&mut conn, id).during(operation)?
         } else {
             None
         }
         .filter(|o| o.project_id == caller.project_id)
-        .ok_or_else(|| ApiError::not_found("Order not found."))?;
+        .ok_or_else(|| ServiceError::not_found("Order not found."))?;
         self.authorize(
             caller,
             action,
@@ -611,10 +606,9 @@ impl Services {
         project_id: &str,
         offset: i64,
         limit: i64,
-    ) -> Result<(Vec<OrderRow>, i64), ApiError> {
+    ) -> Result<(Vec<OrderRow>, i64), ServiceError> {
         let mut conn = self.conn(ops::LIST)?;
-        order_db::list(&mut conn, project_id, offset, limit)
-            .map_err(|e| ApiError::from_db(ops::LIST, e))
+        order_db::list(&mut conn, project_id, offset, limit).during(ops::LIST)
     }
 
     /// How many orders are PENDING, and how long the oldest has waited (zero when none).
@@ -628,12 +622,12 @@ impl Services {
         Ok((n, age))
     }
 
-    pub fn delete_order(&self, id: &str) -> Result<(), ApiError> {
+    pub fn delete_order(&self, id: &str) -> Result<(), ServiceError> {
         let id = id.to_owned();
         if self.write(ops::DELETE, move |c| order_db::delete(c, &id))? {
             Ok(())
         } else {
-            Err(ApiError::not_found("Order not found."))
+            Err(ServiceError::not_found("Order not found."))
         }
     }
 
@@ -781,13 +775,10 @@ impl Services {
     /// Generate what the order asks for (nothing is persisted yet).
     fn generate(&self, order: &OrderRow) -> Result<Generated, GenerationError> {
         let meta: Map<String, Value> = serde_json::from_str(&order.meta).map_err(|e| {
-            GenerationError::Fail(
-                500,
-                format!(
-                    "{} failure seen - stored meta unreadable: {e}.",
-                    ops::PROCESS
-                ),
-            )
+            GenerationError::from(ServiceError::internal(
+                ops::PROCESS,
+                format!("stored meta unreadable: {e}"),
+            ))
         })?;
         let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_owned);
         let fields = NewSecret {
@@ -867,13 +858,10 @@ impl Services {
                     .and_then(|mut c| secret_db::get_live(&mut c, pid, now))
                     .map_err(|e| GenerationError::Retry(e.to_string()))?
                     .ok_or_else(|| {
-                        GenerationError::Fail(
-                            400,
-                            format!(
-                                "{} issue seen - the order's passphrase secret is gone.",
-                                ops::PROCESS
-                            ),
-                        )
+                        GenerationError::from(ServiceError::Refused {
+                            operation: ops::PROCESS,
+                            reason: "the order's passphrase secret is gone",
+                        })
                     })?;
                 let bytes = self.payload(&row, ops::PROCESS)?;
                 spec.passphrase =

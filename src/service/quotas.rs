@@ -3,17 +3,16 @@
 //! overshoot (SQLite serializes write transactions; on PostgreSQL the project's creations take
 //! turns through an advisory lock, across instances).
 
-use actix_web::http::StatusCode;
 use plugin_api::AuthContext;
 
 use super::Services;
+use super::{During, Operation, ServiceError};
 use crate::config::QuotaSettings;
 use crate::db::quotas::{self as quota_db, QuotaRow};
 use crate::db::{
     consumers as consumer_db, containers as container_db, orders as order_db, secrets as secret_db,
 };
 use crate::db::{DbConn, DbError};
-use crate::error::ApiError;
 use crate::policy::Target;
 use crate::timefmt;
 
@@ -65,12 +64,8 @@ impl QuotaValues {
 }
 
 /// The 403 a creation gets when the project is at its quota.
-pub fn quota_reached(operation: &str) -> ApiError {
-    ApiError::issue(
-        StatusCode::FORBIDDEN,
-        operation,
-        "Creation not allowed because a quota has been reached",
-    )
+pub fn quota_reached(operation: Operation) -> ServiceError {
+    ServiceError::QuotaReached(operation)
 }
 
 fn effective_quotas(
@@ -127,11 +122,10 @@ pub fn over_quota(
 
 impl Services {
     /// The caller's project's effective quotas.
-    pub fn quotas(&self, caller: &AuthContext) -> Result<QuotaSettings, ApiError> {
+    pub fn quotas(&self, caller: &AuthContext) -> Result<QuotaSettings, ServiceError> {
         self.authorize(caller, "quotas:get", &Target::new(), ops::QUOTAS)?;
         let mut conn = self.conn(ops::QUOTAS)?;
-        effective_quotas(&mut conn, &self.quota_defaults, &caller.project_id)
-            .map_err(|e| ApiError::from_db(ops::QUOTAS, e))
+        effective_quotas(&mut conn, &self.quota_defaults, &caller.project_id).during(ops::QUOTAS)
     }
 
     /// Every project's overrides (service admins).
@@ -140,7 +134,7 @@ impl Services {
         caller: &AuthContext,
         offset: i64,
         limit: i64,
-    ) -> Result<(Vec<(String, QuotaValues)>, i64), ApiError> {
+    ) -> Result<(Vec<(String, QuotaValues)>, i64), ServiceError> {
         self.authorize(
             caller,
             "project_quotas:get",
@@ -148,8 +142,7 @@ impl Services {
             ops::PROJECT_QUOTAS,
         )?;
         let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
-        let (rows, total) = quota_db::list(&mut conn, offset, limit)
-            .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))?;
+        let (rows, total) = quota_db::list(&mut conn, offset, limit).during(ops::PROJECT_QUOTAS)?;
         Ok((
             rows.iter()
                 .map(|r| (r.project_id.clone(), QuotaValues::from_row(r)))
@@ -163,7 +156,7 @@ impl Services {
         &self,
         caller: &AuthContext,
         project_id: &str,
-    ) -> Result<QuotaValues, ApiError> {
+    ) -> Result<QuotaValues, ServiceError> {
         self.authorize(
             caller,
             "project_quotas:get",
@@ -171,13 +164,13 @@ impl Services {
             ops::PROJECT_QUOTAS,
         )?;
         if !super::is_project_id(project_id) {
-            return Err(ApiError::not_found("Project quotas not found."));
+            return Err(ServiceError::not_found("Project quotas not found."));
         }
         let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
         quota_db::get(&mut conn, project_id)
-            .map_err(|e| ApiError::from_db(ops::PROJECT_QUOTAS, e))?
+            .during(ops::PROJECT_QUOTAS)?
             .map(|r| QuotaValues::from_row(&r))
-            .ok_or_else(|| ApiError::not_found("Project quotas not found."))
+            .ok_or_else(|| ServiceError::not_found("Project quotas not found."))
     }
 
     /// Authorize a project-quota change before its body is read.
@@ -185,7 +178,7 @@ impl Services {
         &self,
         caller: &AuthContext,
         delete: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let action = if delete {
             "project_quotas:delete"
         } else {
@@ -199,9 +192,9 @@ impl Services {
         &self,
         project_id: &str,
         values: QuotaValues,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         if !super::is_project_id(project_id) {
-            return Err(ApiError::bad_request(format!(
+            return Err(ServiceError::Invalid(format!(
                 "Invalid project id: 1 to {} characters, no control characters.",
                 super::MAX_PROJECT_ID
             )));
@@ -223,9 +216,9 @@ impl Services {
         })
     }
 
-    pub fn delete_project_quotas(&self, project_id: &str) -> Result<(), ApiError> {
+    pub fn delete_project_quotas(&self, project_id: &str) -> Result<(), ServiceError> {
         if !super::is_project_id(project_id) {
-            return Err(ApiError::not_found("Project quotas not found."));
+            return Err(ServiceError::not_found("Project quotas not found."));
         }
         let project_id = project_id.to_owned();
         if self.write(ops::PROJECT_QUOTAS, move |c| {
@@ -233,7 +226,7 @@ impl Services {
         })? {
             Ok(())
         } else {
-            Err(ApiError::not_found("Project quotas not found."))
+            Err(ServiceError::not_found("Project quotas not found."))
         }
     }
 }

@@ -1,18 +1,19 @@
 //! Secrets: create (one step or metadata only), read metadata and payload, add a payload
 //! (two-step), list, delete.
 
-use actix_web::http::StatusCode;
 use chrono::NaiveDateTime;
 use plugin_api::{
     AuthContext, KeySpec, SecretBytes, SecretDto, SecretType, StoreContext, StoreMetadata,
 };
 
+use super::acls::read_acl;
 use super::quotas::{over_quota, quota_reached, Resource};
 use super::{is_uuid4, Services};
-use crate::db::acl::read_acl;
-use crate::db::secrets::{self as secret_db, SecretQuery, SecretRow};
+use super::{During, Operation, ServiceError};
+use crate::db::secrets as secret_db;
+pub use crate::db::secrets::SecretRow;
 use crate::db::{consumers as consumer_db, DbError};
-use crate::error::ApiError;
+use crate::model::SecretQuery;
 use crate::policy::{entity_target, Entity, Target};
 use crate::timefmt;
 
@@ -119,28 +120,27 @@ impl Services {
         &self,
         caller: &AuthContext,
         action: &str,
-        operation: &str,
-    ) -> Result<(), ApiError> {
+        operation: Operation,
+    ) -> Result<(), ServiceError> {
         self.authorize(caller, action, &Target::new(), operation)
     }
 
     /// Store `payload` in the caller project's store; returns the store's name and metadata.
     fn store_payload(
         &self,
-        operation: &str,
+        operation: Operation,
         project_id: &str,
         secret_id: &str,
         secret_type: SecretType,
         spec: KeySpec,
         payload: &Payload,
-    ) -> Result<(String, StoreMetadata), ApiError> {
+    ) -> Result<(String, StoreMetadata), ServiceError> {
         let store = self.store_for_project(project_id, operation)?;
         if !store.store.store_secret_supports(&spec) {
-            return Err(ApiError::issue(
-                StatusCode::BAD_REQUEST,
+            return Err(ServiceError::Refused {
                 operation,
-                "Secret store supported plugin not found.",
-            ));
+                reason: "Secret store supported plugin not found.",
+            });
         }
         let keks = self.keks_for(project_id, &store.name);
         let ctx = StoreContext {
@@ -154,10 +154,7 @@ impl Services {
             content_type: payload.content_type.clone(),
             key_spec: spec,
         };
-        let meta = store
-            .store
-            .store_secret(ctx, &dto)
-            .map_err(|e| ApiError::from_plugin(operation, e))?;
+        let meta = store.store.store_secret(ctx, &dto).during(operation)?;
         Ok((store.name.clone(), meta))
     }
 
@@ -181,7 +178,7 @@ impl Services {
         &self,
         caller: &AuthContext,
         new: NewSecret,
-    ) -> Result<SecretRow, ApiError> {
+    ) -> Result<SecretRow, ServiceError> {
         let id = uuid::Uuid::new_v4().to_string();
         let mut row = new_row(
             id,
@@ -227,23 +224,23 @@ impl Services {
                 }
                 match outcome {
                     Ok(_) => Err(quota_reached(ops::CREATE)),
-                    Err(e) => Err(ApiError::from_db(ops::CREATE, e)),
+                    Err(e) => Err(e).during(ops::CREATE),
                 }
             }
         }
     }
 
     /// Look a secret up by id: 404 for malformed, unknown, deleted or expired ids.
-    pub fn find_secret(&self, id: &str, operation: &str) -> Result<SecretRow, ApiError> {
+    pub fn find_secret(&self, id: &str, operation: Operation) -> Result<SecretRow, ServiceError> {
         if !is_uuid4(id) {
-            return Err(ApiError::not_found(
+            return Err(ServiceError::not_found(
                 "Not Found. Provided secret id is invalid.",
             ));
         }
         let mut conn = self.conn(operation)?;
         secret_db::get_live(&mut conn, id, timefmt::now())
-            .map_err(|e| ApiError::from_db(operation, e))?
-            .ok_or_else(|| ApiError::not_found("Secret not found."))
+            .during(operation)?
+            .ok_or_else(|| ServiceError::not_found("Secret not found."))
     }
 
     /// Look a secret up and check `action` on it (with its ACL): 404 first, then 403.
@@ -252,24 +249,26 @@ impl Services {
         caller: &AuthContext,
         id: &str,
         action: &str,
-        operation: &str,
-    ) -> Result<SecretRow, ApiError> {
+        operation: Operation,
+    ) -> Result<SecretRow, ServiceError> {
         let row = self.find_secret(id, operation)?;
         self.authorize(caller, action, &secret_target(&row, caller), operation)?;
         Ok(row)
     }
 
     /// The decrypted payload of a secret.
-    pub fn payload(&self, row: &SecretRow, operation: &str) -> Result<SecretBytes, ApiError> {
+    pub fn payload(
+        &self,
+        row: &SecretRow,
+        operation: Operation,
+    ) -> Result<SecretBytes, ServiceError> {
         let Some(store_name) = row.store_name.as_deref().filter(|_| row.has_payload()) else {
-            return Err(ApiError::not_found(
+            return Err(ServiceError::not_found(
                 "Not Found. Sorry but your secret has no payload.",
             ));
         };
         let store = self.store(operation, store_name)?;
-        let meta = row
-            .metadata()
-            .map_err(|e| ApiError::from_db(operation, e))?;
+        let meta = row.metadata().during(operation)?;
         let keks = self.keks_for(&row.project_id, store_name);
         let ctx = StoreContext {
             project_id: &row.project_id,
@@ -279,13 +278,13 @@ impl Services {
         let dto = store
             .store
             .get_secret(ctx, secret_type_of(row), &meta)
-            .map_err(|e| ApiError::from_plugin(operation, e))?;
+            .during(operation)?;
         Ok(dto.payload)
     }
 
     /// Give a metadata-only secret its payload (the second step of a two-step creation).
-    pub fn put_payload(&self, row: &SecretRow, payload: Payload) -> Result<(), ApiError> {
-        let conflict = || ApiError::conflict("Secret already has data, cannot modify it.");
+    pub fn put_payload(&self, row: &SecretRow, payload: Payload) -> Result<(), ServiceError> {
+        let conflict = || ServiceError::Conflict("Secret already has data, cannot modify it.");
         if row.has_payload() {
             return Err(conflict());
         }
@@ -326,17 +325,16 @@ impl Services {
         row: &SecretRow,
         guard_consumers: bool,
         force: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         if guard_consumers && !force {
             let mut conn = self.conn(ops::DELETE)?;
-            let (_, n) = consumer_db::secret_consumers(&mut conn, &row.id, 0, 1)
-                .map_err(|e| ApiError::from_db(ops::DELETE, e))?;
+            let (_, n) =
+                consumer_db::secret_consumers(&mut conn, &row.id, 0, 1).during(ops::DELETE)?;
             if n > 0 {
-                return Err(ApiError::issue(
-                    StatusCode::BAD_REQUEST,
-                    ops::DELETE,
-                    "Secret cannot be deleted as it has consumers.",
-                ));
+                return Err(ServiceError::Refused {
+                    operation: ops::DELETE,
+                    reason: "Secret cannot be deleted as it has consumers.",
+                });
             }
         }
         // The row goes first: once that is committed the secret is gone for every reader, and
@@ -344,7 +342,7 @@ impl Services {
         // nothing when the write fails.
         let id = row.id.clone();
         if !self.write(ops::DELETE, move |c| secret_db::delete(c, &id))? {
-            return Err(ApiError::not_found("Secret not found."));
+            return Err(ServiceError::not_found("Secret not found."));
         }
         if let Some(store_name) = row.store_name.as_deref().filter(|_| row.has_payload()) {
             if let Err(e) = self.delete_material(row, store_name) {
@@ -360,7 +358,7 @@ impl Services {
     fn delete_material(&self, row: &SecretRow, store_name: &str) -> Result<(), String> {
         let store = self
             .store(ops::DELETE, store_name)
-            .map_err(|e| e.description().to_owned())?;
+            .map_err(|e| e.to_string())?;
         let meta = row.metadata().map_err(|e| e.to_string())?;
         let keks = self.keks_for(&row.project_id, store_name);
         let ctx = StoreContext {
@@ -375,9 +373,8 @@ impl Services {
     }
 
     /// A page of the caller's project's secrets and the total that match.
-    pub fn list_secrets(&self, query: &SecretQuery) -> Result<(Vec<SecretRow>, i64), ApiError> {
+    pub fn list_secrets(&self, query: &SecretQuery) -> Result<(Vec<SecretRow>, i64), ServiceError> {
         let mut conn = self.conn(ops::LIST)?;
-        secret_db::list(&mut conn, query, timefmt::now())
-            .map_err(|e| ApiError::from_db(ops::LIST, e))
+        secret_db::list(&mut conn, query, timefmt::now()).during(ops::LIST)
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use plugin_api::AuthContext;
 
 use super::Services;
+use super::{During, Operation, ServiceError};
 use crate::db::stores::{self as store_db, ConfiguredStore, StoreRow};
 use crate::db::{Db, DbError};
-use crate::error::ApiError;
 use crate::plugins::{LoadedStore, Plugins};
 use crate::policy::Target;
 use crate::timefmt;
@@ -67,8 +67,8 @@ impl StoreDirectory {
     }
 }
 
-fn not_enabled() -> ApiError {
-    ApiError::not_found(
+fn not_enabled() -> ServiceError {
+    ServiceError::not_found(
         "Not Found. Multiple backends support is not enabled in service configuration.",
     )
 }
@@ -80,7 +80,7 @@ pub struct StoreInfo<'a> {
 }
 
 impl Services {
-    fn stores_enabled(&self) -> Result<(), ApiError> {
+    fn stores_enabled(&self) -> Result<(), ServiceError> {
         if self.stores.enabled {
             Ok(())
         } else {
@@ -100,13 +100,12 @@ impl Services {
     pub fn store_for_project(
         &self,
         project_id: &str,
-        operation: &str,
-    ) -> Result<&Arc<LoadedStore>, ApiError> {
+        operation: Operation,
+    ) -> Result<&Arc<LoadedStore>, ServiceError> {
         if self.stores.enabled && self.stores.rows.len() > 1 {
             let preferred = {
                 let mut conn = self.conn(operation)?;
-                store_db::preferred(&mut conn, project_id)
-                    .map_err(|e| ApiError::from_db(operation, e))?
+                store_db::preferred(&mut conn, project_id).during(operation)?
             };
             if let Some(row) = preferred.and_then(|id| self.stores.by_id(&id)) {
                 if let Some(s) = self.plugins.stores.get(&row.name) {
@@ -114,12 +113,12 @@ impl Services {
                 }
             }
         }
-        self.plugins
-            .store_for_new_secret()
-            .ok_or_else(|| ApiError::failure(operation, &"no store is configured for new secrets"))
+        self.plugins.store_for_new_secret().ok_or_else(|| {
+            ServiceError::internal(operation, "no store is configured for new secrets")
+        })
     }
 
-    pub fn list_stores(&self, caller: &AuthContext) -> Result<Vec<StoreInfo<'_>>, ApiError> {
+    pub fn list_stores(&self, caller: &AuthContext) -> Result<Vec<StoreInfo<'_>>, ServiceError> {
         // The collection routes check policy first (Barbican's order).
         self.authorize(caller, "secretstores:get", &Target::new(), ops::LIST)?;
         self.stores_enabled()?;
@@ -127,17 +126,20 @@ impl Services {
     }
 
     /// A store by id: 404 when unknown.
-    pub fn get_store(&self, caller: &AuthContext, id: &str) -> Result<StoreInfo<'_>, ApiError> {
+    pub fn get_store(&self, caller: &AuthContext, id: &str) -> Result<StoreInfo<'_>, ServiceError> {
         self.stores_enabled()?;
         let row = self
             .stores
             .by_id(id)
-            .ok_or_else(|| ApiError::not_found("Not Found. Secret store not found."))?;
+            .ok_or_else(|| ServiceError::not_found("Not Found. Secret store not found."))?;
         self.authorize(caller, "secretstore:get", &Target::new(), ops::GET)?;
         Ok(self.info(row))
     }
 
-    pub fn global_default_store(&self, caller: &AuthContext) -> Result<StoreInfo<'_>, ApiError> {
+    pub fn global_default_store(
+        &self,
+        caller: &AuthContext,
+    ) -> Result<StoreInfo<'_>, ServiceError> {
         self.authorize(
             caller,
             "secretstores:get_global_default",
@@ -150,11 +152,13 @@ impl Services {
             .rows
             .iter()
             .find(|r| r.global_default)
-            .ok_or_else(|| ApiError::failure(ops::GLOBAL_DEFAULT, &"no global default store"))?;
+            .ok_or_else(|| {
+                ServiceError::internal(ops::GLOBAL_DEFAULT, "no global default store")
+            })?;
         Ok(self.info(row))
     }
 
-    pub fn preferred_store(&self, caller: &AuthContext) -> Result<StoreInfo<'_>, ApiError> {
+    pub fn preferred_store(&self, caller: &AuthContext) -> Result<StoreInfo<'_>, ServiceError> {
         self.authorize(
             caller,
             "secretstores:get_preferred",
@@ -164,11 +168,12 @@ impl Services {
         self.stores_enabled()?;
         let id = {
             let mut conn = self.conn(ops::PREFERRED)?;
-            store_db::preferred(&mut conn, &caller.project_id)
-                .map_err(|e| ApiError::from_db(ops::PREFERRED, e))?
+            store_db::preferred(&mut conn, &caller.project_id).during(ops::PREFERRED)?
         };
         let row = id.and_then(|id| self.stores.by_id(&id)).ok_or_else(|| {
-            ApiError::not_found("Not Found. No preferred secret store defined for this project.")
+            ServiceError::not_found(
+                "Not Found. No preferred secret store defined for this project.",
+            )
         })?;
         Ok(self.info(row))
     }
@@ -179,12 +184,12 @@ impl Services {
         caller: &AuthContext,
         id: &str,
         set: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         self.stores_enabled()?;
         let row = self
             .stores
             .by_id(id)
-            .ok_or_else(|| ApiError::not_found("Not Found. Secret store not found."))?;
+            .ok_or_else(|| ServiceError::not_found("Not Found. Secret store not found."))?;
         let (action, op) = if set {
             ("secretstore_preferred:post", ops::SET_PREFERRED)
         } else {
@@ -199,7 +204,7 @@ impl Services {
         } else if self.write(op, move |c| store_db::clear_preferred(c, &project))? {
             Ok(())
         } else {
-            Err(ApiError::not_found(
+            Err(ServiceError::not_found(
                 "Not Found. No preferred secret store defined for this project.",
             ))
         }
