@@ -3,7 +3,7 @@
 #
 # Usage: bench/run.sh [--coffer-only] [--duration SECS] [--connections N]
 #                     [--threads N] [--warmup SECS] [--workloads LIST] [--keep] [--no-build]
-#                     [--compare-observability [--rounds N]]
+#                     [--compare-observability | --compare-with REV] [--rounds N]
 #
 #   --coffer-only     measure Coffer alone (no Barbican venv, no ratios)
 #   --compare-observability
@@ -12,6 +12,12 @@
 #                     measured on, off, off, on for each workload; prints the cost of
 #                     observability, 1 - (on req/s) / (off req/s), from the means of all passes;
 #                     --rounds N repeats the on, off, off, on sequence N times (default 1)
+#   --compare-with REV
+#                     no Barbican: this checkout ("head") against the git revision REV ("base",
+#                     built in a temporary worktree, its target directory kept in
+#                     target/bench-base), both with defaults, measured head, base, base, head
+#                     for each workload (--rounds N repeats the sequence); prints head / base
+#                     from the means of all passes: a change's cost or gain, side by side
 #   --duration SECS   measured seconds per workload and target (default 10)
 #   --connections N   concurrent wrk connections (default 32)
 #   --threads N       wrk threads (default 2)
@@ -45,6 +51,7 @@ ALL_WORKLOADS=(get-payload get-metadata list create)
 
 coffer_only=0
 observability=0
+base_rev=""
 rounds=1
 duration=10
 connections=32
@@ -69,6 +76,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --coffer-only) coffer_only=1; shift ;;
     --compare-observability) observability=1; coffer_only=1; shift ;;
+    --compare-with) base_rev=${2:-}; coffer_only=1; shift 2 || die "--compare-with needs a revision" ;;
     --rounds) rounds=${2:-}; shift 2 || die "--rounds needs a value" ;;
     --duration) duration=${2:-}; shift 2 || die "--duration needs a value" ;;
     --connections) connections=${2:-}; shift 2 || die "--connections needs a value" ;;
@@ -82,6 +90,11 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 if ! is_uint "$rounds" || (( rounds == 0 )); then die "--rounds must be a positive integer"; fi
+if [[ -n "$base_rev" ]]; then
+  (( observability == 0 )) || die "--compare-observability and --compare-with measure different things; pick one"
+  git -C "$ROOT" rev-parse --verify --quiet "$base_rev^{commit}" >/dev/null ||
+    die "--compare-with: '$base_rev' is not a commit of this repository"
+fi
 if ! is_uint "$duration" || (( duration == 0 )); then die "--duration must be a positive integer"; fi
 if ! is_uint "$connections" || (( connections == 0 )); then die "--connections must be a positive integer"; fi
 if ! is_uint "$threads" || (( threads == 0 )); then die "--threads must be a positive integer"; fi
@@ -144,6 +157,9 @@ cleanup() {
     stop_pid "$pid"
   done
   wait 2>/dev/null || true
+  if [[ -d "$WORK/base-src" ]]; then
+    git -C "$ROOT" worktree remove --force "$WORK/base-src" 2>/dev/null || true
+  fi
   if (( rc != 0 )); then
     log "failed (exit $rc); logs and data kept in $WORK"
   elif (( keep )); then
@@ -187,7 +203,7 @@ wait_ready() {
 
 # ---------------------------------------------------------------------------------------------
 # Targets: name -> URL, PID, log.
-declare -A URL=() PID=() LOGF=()
+declare -A URL=() PID=() LOGF=() BIN=()
 TARGETS=(coffer)
 (( coffer_only )) || TARGETS+=(barbican)
 
@@ -205,7 +221,7 @@ start_coffer() {
   local port data target bin
   target=${CARGO_TARGET_DIR:-target}
   [[ "$target" == /* ]] || target="$ROOT/$target"
-  bin="$target/release/coffer"
+  bin=${BIN[$name]:-$target/release/coffer}
   [[ -x "$bin" ]] || die "no Coffer binary at $bin after the build"
   port=$(free_port)
   data="$WORK/$name-data"
@@ -223,6 +239,18 @@ start_coffer() {
   LOGF[$name]="$WORK/$name.log"
   wait_ready "$name" "${URL[$name]}" "${PID[$name]}" "${LOGF[$name]}" 30
   log "Coffer '$name' ready at ${URL[$name]} (pid ${PID[$name]})"
+}
+
+# build_base REV: build Coffer as of REV in a temporary worktree; BIN[base] is the binary.
+build_base() {
+  local rev=$1 target="$ROOT/target/bench-base"
+  log "building Coffer at $rev (worktree in $WORK/base-src, target dir $target)"
+  git -C "$ROOT" worktree add --detach --quiet "$WORK/base-src" "$rev" ||
+    die "could not check out $rev in a worktree"
+  (cd "$WORK/base-src" && CARGO_TARGET_DIR="$target" "${CARGO:-cargo}" build --release --bin coffer) \
+    >"$WORK/cargo-build-base.log" 2>&1 ||
+    { tail -n 40 "$WORK/cargo-build-base.log" >&2; die "cargo build of $rev failed"; }
+  BIN[base]="$target/release/coffer"
 }
 
 start_barbican() {
@@ -463,7 +491,20 @@ if awk -v b="$idle_busy" 'BEGIN { exit !(b > 0.25) }'; then
   log "WARNING: compete with the servers and wrk, so the numbers will be low and noisy."
 fi
 
-if (( observability )); then
+if [[ -n "$base_rev" ]]; then
+  build_base "$base_rev"
+  start_coffer head
+  start_coffer base
+  TARGETS=()
+  for ((r = 0; r < rounds; r++)); do
+    TARGETS+=("head-$((2 * r + 1))" "base-$((2 * r + 1))" "base-$((2 * r + 2))" "head-$((2 * r + 2))")
+  done
+  for w in "${workloads[@]}"; do
+    for key in "${TARGETS[@]}"; do
+      measure "${key%-*}" "$w" "$key"
+    done
+  done
+elif (( observability )); then
   start_coffer on
   start_coffer off COFFER__SERVER__METRICS=false COFFER__LOGGING__ACCESS=false
   TARGETS=()
@@ -511,6 +552,7 @@ echo "machine busy before the run (2 s sample, nothing of ours running): $idle_b
 echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}') -t $threads -c $connections, ${duration}s measured after ${warmup}s warm-up per workload"
 echo "Coffer: release build, SQLite WAL + synchronous=FULL, software AES-GCM, 2 HTTP workers (default)"
 (( coffer_only )) || echo "Barbican 23.0.0: gunicorn 23.0.0, $NCPU sync workers, SQLite, store_crypto + simple_crypto"
+[[ -z "$base_rev" ]] || echo "head = this checkout ($commit), base = $base_rev ($(git -C "$ROOT" rev-parse --short "$base_rev"))"
 echo
 
 echo "req/s counts 2xx responses only; errors = non-2xx responses and socket errors (connect,"
@@ -535,6 +577,27 @@ if (( observability )); then
       END { on = rps["on"] / n["on"]; off = rps["off"] / n["off"];
         printf "%-13s | %14.1f | %14.1f | %6.1f%% | %13.1f | %13.1f | %d / %d\n", w, on, off,
           (1 - on / off) * 100, cpu["on"] / n["on"], cpu["off"] / n["off"], err["on"], err["off"] }' "$RESULTS"
+  done
+elif [[ -n "$base_rev" ]]; then
+  echo "measured $((2 * rounds)) times each (head, base, base, head per round); ratio = mean(head) / mean(base);"
+  echo "CPU/req: server CPU time per answered request, mean of the runs; p99: the worst of the runs"
+  echo
+  printf '%-13s | %-15s | %-15s | %6s | %-15s | %-15s | %-17s | %s\n' workload "head req/s mean" \
+    "base req/s mean" "ratio" "head CPU/req µs" "base CPU/req µs" "p99 ms head/base" "errors head/base"
+  printf '%s\n' "--------------+-----------------+-----------------+--------+-----------------+-----------------+-------------------+-----------------"
+  for w in "${workloads[@]}"; do
+    awk -F'\t' -v w="$w" '
+      function f(s, k,   n, i, kv) { n = split(s, kv, " ");
+        for (i = 1; i <= n; i++) if (index(kv[i], k "=") == 1) return substr(kv[i], length(k) + 2);
+        return 0 }
+      $2 == w { side = ($1 ~ /^head-/) ? "head" : "base"; r = f($3, "rps_2xx"); c = f($3, "server_cores");
+        rps[side] += r; n[side]++; if (r > 0) cpu[side] += c / r * 1e6;
+        p = f($3, "p99_ms") + 0; if (p > p99[side]) p99[side] = p;
+        err[side] += f($3, "non2xx") + f($3, "connect") + f($3, "read") + f($3, "write") + f($3, "timeout") }
+      END { h = rps["head"] / n["head"]; b = rps["base"] / n["base"];
+        printf "%-13s | %15.1f | %15.1f | %6.3f | %15.1f | %15.1f | %8.2f / %-6.2f | %d / %d\n", w, h, b,
+          (b > 0 ? h / b : 0), cpu["head"] / n["head"], cpu["base"] / n["base"], p99["head"], p99["base"],
+          err["head"], err["base"] }' "$RESULTS"
   done
 elif (( coffer_only )); then
   printf '%-13s | %12s | %-18s | %s\n' workload "Coffer req/s" "p50 / p99 ms" "errors"

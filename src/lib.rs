@@ -6,7 +6,6 @@
 
 pub mod admin;
 pub mod api;
-pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{
-    acls, consumers, containers, metadata, orders, quotas, secrets, stores, versions, views,
+    acls, consumers, containers, metadata, orders, quotas, secrets, stores, versions,
 };
 use crate::error::ErrorBody;
 
@@ -54,18 +54,18 @@ use crate::error::ErrorBody;
         acls::container_put,
         acls::container_patch,
         acls::container_delete,
-        consumers::add,
-        consumers::list,
-        consumers::remove,
+        consumers::secret_add,
+        consumers::secret_list,
+        consumers::secret_remove,
         containers::create,
         containers::list,
         containers::get,
         containers::delete,
         containers::add_secret,
         containers::remove_secret,
-        containers::add_consumer,
-        containers::list_consumers,
-        containers::remove_consumer,
+        consumers::container_add,
+        consumers::container_list,
+        consumers::container_remove,
         orders::create,
         orders::list,
         orders::update,
@@ -87,40 +87,40 @@ use crate::error::ErrorBody;
     ),
     components(schemas(
         ErrorBody,
-        secrets::NewSecretDoc,
-        NewContainerDoc,
-        NewOrderDoc,
-        NewOrderMetaDoc,
+        secrets::request::NewSecretDoc,
+        containers::request::NewContainerDoc,
+        orders::request::NewOrderDoc,
+        orders::request::NewOrderMetaDoc,
         KeystoneErrorDoc,
         KeystoneErrorDetailDoc,
-        views::SecretView,
-        views::SecretList,
-        views::SecretRefBody,
-        views::ContentTypes,
-        views::SecretConsumerRef,
-        views::ContainerView,
-        views::ContainerList,
-        views::ContainerRefBody,
-        views::ContainerSecretRef,
-        views::ContainerConsumerRef,
-        views::ContainerConsumerView,
-        views::SecretConsumerView,
-        views::AclView,
-        views::AclEntry,
-        views::AclRefBody,
-        views::OrderDoc,
-        views::OrderRefBody,
-        views::StoreView,
-        views::StoreList,
-        views::QuotaBody,
-        views::QuotasView,
-        views::ProjectQuotasView,
-        views::ProjectQuotasItem,
-        views::ProjectQuotasList,
-        views::TransportKeyList,
-        metadata::MetadataBody,
-        metadata::MetadataRefBody,
-        metadata::MetadatumBody,
+        secrets::view::SecretView,
+        secrets::view::SecretList,
+        secrets::view::SecretRefBody,
+        secrets::view::ContentTypes,
+        secrets::view::SecretConsumerRef,
+        containers::view::ContainerView,
+        containers::view::ContainerList,
+        containers::view::ContainerRefBody,
+        containers::view::ContainerSecretRef,
+        containers::view::ContainerConsumerRef,
+        consumers::view::ContainerConsumerView,
+        consumers::view::SecretConsumerView,
+        acls::view::AclView,
+        acls::view::AclEntry,
+        acls::view::AclRefBody,
+        orders::view::OrderDoc,
+        orders::view::OrderRefBody,
+        stores::view::StoreView,
+        stores::view::StoreList,
+        quotas::view::QuotaBody,
+        quotas::view::QuotasView,
+        quotas::view::ProjectQuotasView,
+        quotas::view::ProjectQuotasItem,
+        quotas::view::ProjectQuotasList,
+        stores::view::TransportKeyList,
+        metadata::view::MetadataBody,
+        metadata::view::MetadataRefBody,
+        metadata::view::MetadatumBody,
         versions::VersionDoc,
         versions::VersionInfo,
         versions::Link,
@@ -139,48 +139,6 @@ use crate::error::ErrorBody;
     )
 )]
 pub struct ApiDoc;
-
-/// The body of `POST /v1/containers` (documentation form).
-#[allow(dead_code)]
-#[derive(utoipa::ToSchema)]
-pub struct NewContainerDoc {
-    /// At most 255 characters.
-    name: Option<String>,
-    /// `generic`, `rsa` or `certificate`.
-    #[schema(rename = "type")]
-    container_type: String,
-    /// Named references to the project's secrets (`rsa`: `public_key`, `private_key`,
-    /// `private_key_passphrase`; `certificate`: `certificate`, `private_key`, ...).
-    secret_refs: Option<Vec<crate::api::views::ContainerSecretRef>>,
-}
-
-/// The body of `POST /v1/orders` (documentation form).
-#[allow(dead_code)]
-#[derive(utoipa::ToSchema)]
-pub struct NewOrderDoc {
-    /// `key` or `asymmetric`.
-    #[schema(rename = "type")]
-    order_type: String,
-    meta: NewOrderMetaDoc,
-}
-
-/// What an order generates.
-#[allow(dead_code)]
-#[derive(utoipa::ToSchema)]
-pub struct NewOrderMetaDoc {
-    /// The generated secret's (or container's) name.
-    name: Option<String>,
-    /// `aes` for a key order, `rsa` for an asymmetric one.
-    algorithm: String,
-    bit_length: i32,
-    mode: Option<String>,
-    /// `application/octet-stream` for keys.
-    payload_content_type: Option<String>,
-    /// ISO-8601, in the future.
-    expiration: Option<String>,
-    /// Asymmetric orders: protects the private key.
-    passphrase: Option<String>,
-}
 
 /// keystonemiddleware's error body: a 401 with Keystone authentication (documentation form).
 #[allow(dead_code)]

@@ -11,8 +11,9 @@ use anyhow::{bail, Context};
 use plugin_api::AuthPlugin;
 use secrecy::ExposeSecret;
 
+use crate::api;
 use crate::api::host::{host_name, HostPolicy};
-use crate::api::{self, AppState};
+use crate::api::support::AppState;
 use crate::config::{ProfileSetting, Settings};
 use crate::db::{sqlite_files, Db, Target};
 use crate::files;

@@ -74,3 +74,57 @@ fn plugin_crates_depend_on_plugin_api_and_not_on_the_service() {
         }
     }
 }
+
+/// Every `.rs` file under `dir` (relative to the crate), with its text.
+fn sources_under(dir: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a readable source file");
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no sources under {dir}");
+    out
+}
+
+#[test]
+fn the_service_and_the_database_know_no_http() {
+    for dir in ["src/service", "src/db", "src/model.rs"] {
+        let files = if dir.ends_with(".rs") {
+            vec![(dir.to_owned(), source(dir))]
+        } else {
+            sources_under(dir)
+        };
+        for (file, text) in files {
+            for needle in ["actix", "StatusCode", "ApiError", "crate::api"] {
+                assert!(
+                    !text.contains(needle),
+                    "{file} names {needle}: the layer below the API maps nothing to HTTP"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_api_reaches_the_database_only_through_the_service() {
+    for (file, text) in sources_under("src/api") {
+        assert!(
+            !text.contains("db::"),
+            "{file} names a db:: item; ask the service (records and queries are in model.rs)"
+        );
+    }
+    for (file, text) in sources_under("src/db") {
+        assert!(
+            !text.contains("crate::policy") && !text.contains("crate::service"),
+            "{file} reaches up into the policy or the service"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::AppState;
+use super::support::AppState;
 use crate::json::json_response;
 
 /// The process serves requests (no I/O).

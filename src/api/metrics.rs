@@ -4,7 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 
-use super::AppState;
+use super::support::AppState;
 
 /// The current value of every metric.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {

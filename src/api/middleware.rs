@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use super::context::{requested_microversion, ApiVersion, Caller, MicroversionError};
 use super::route::{method_name, Action, ApiRoute};
-use super::{AppState, Created, Href, Negotiated, PayloadServed, ReadClearance};
+use super::support::{AppState, Created, Href, Negotiated, PayloadServed, ReadClearance};
 use crate::error::ApiError;
 use crate::events::{self, Events};
 use crate::media::Accept;
@@ -441,7 +441,7 @@ pub async fn pipeline(
         }
     }
 
-    if let Err(e) = super::paging::check_query(req.query_string()) {
+    if let Err(e) = super::support::paging::check_query(req.query_string()) {
         return refuse(req, e);
     }
     // No id, key or name of any resource holds a NUL (PostgreSQL text cannot even be

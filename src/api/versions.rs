@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::context::{ApiVersion, Microversion};
-use super::AppState;
+use super::support::AppState;
 use crate::json::json_response;
 
 #[derive(Serialize, ToSchema)]

@@ -5,23 +5,23 @@ use std::sync::Arc;
 
 use plugin_api::{CryptoPlugin, KekBinding, KekResolver, PluginError, ProjectKek};
 
-use crate::cache::ShardedLru;
 use crate::db::keks::{self as kek_db, KekRow};
 use crate::db::{Db, DbError};
 use crate::timefmt;
+use quick_cache::sync::Cache;
 
 /// Cached KEK rows: the active KEK id per (project, store), and KEKs by id.
 pub struct KekCache {
-    active: ShardedLru<(String, String), String>,
+    active: Cache<(String, String), String>,
     /// Keyed by (store, KEK id).
-    by_id: ShardedLru<(String, String), Arc<ProjectKek>>,
+    by_id: Cache<(String, String), Arc<ProjectKek>>,
 }
 
 impl KekCache {
     pub fn new(capacity: usize) -> Self {
         KekCache {
-            active: ShardedLru::new(capacity),
-            by_id: ShardedLru::new(capacity),
+            active: Cache::new(capacity.max(1)),
+            by_id: Cache::new(capacity.max(1)),
         }
     }
 }
@@ -47,9 +47,9 @@ impl CoreKeks<'_> {
         let kek = Arc::new(row.to_project_kek());
         self.cache
             .by_id
-            .put((row.store_name.clone(), row.id.clone()), Arc::clone(&kek));
+            .insert((row.store_name.clone(), row.id.clone()), Arc::clone(&kek));
         if row.active {
-            self.cache.active.put(
+            self.cache.active.insert(
                 (row.project_id.clone(), row.store_name.clone()),
                 row.id.clone(),
             );

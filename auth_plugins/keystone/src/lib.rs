@@ -27,18 +27,17 @@
 //! - A 401 is keystonemiddleware's: `{"error": {"code": 401, "title": "Unauthorized",
 //!   "message": ...}}` with `WWW-Authenticate: Keystone uri="<www_authenticate_uri>"`.
 
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use lru::LruCache;
 use plugin_api::metrics::names;
 use plugin_api::{
     AuthContext, AuthError, AuthPlugin, Factory, HeaderLookup, Metrics, PluginContext,
     PluginDescriptor, PluginError, PluginStatus, Rejection,
 };
+use quick_cache::sync::Cache;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -282,7 +281,7 @@ struct Inner {
     project_domain: String,
     ttl: Duration,
     stale_max: Duration,
-    cache: Mutex<LruCache<[u8; 32], Cached>>,
+    cache: Cache<[u8; 32], Cached>,
     /// The current service token: read by every validation, replaced by a renewal.
     service: RwLock<Option<Arc<ServiceToken>>>,
     /// Held by the one renewal under way.
@@ -390,7 +389,7 @@ impl Keystone {
             fresh: http_client(builder().pool_max_idle_per_host(0))?,
             retries: cfg.http_request_max_retries,
         };
-        let size = NonZeroUsize::new(cfg.cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
+        let size = cfg.cache_size.max(1);
         let challenge_uri = cfg
             .www_authenticate_uri
             .as_deref()
@@ -408,7 +407,7 @@ impl Keystone {
                 project_domain: cfg.project_domain_name,
                 ttl: Duration::from_secs(cfg.cache_ttl_seconds),
                 stale_max: Duration::from_secs(cfg.stale_max_seconds),
-                cache: Mutex::new(LruCache::new(size)),
+                cache: Cache::new(size),
                 service: RwLock::new(None),
                 renewing: tokio::sync::Mutex::new(()),
             }),
@@ -556,18 +555,12 @@ fn renewal_wait(held: Option<&ServiceToken>, failures: u32) -> Duration {
 }
 
 impl Inner {
-    /// The cache. Nothing panics while holding it, so it is never poisoned; if it were, its
-    /// entries would still be sound (each `put` is one whole update), so use them.
-    fn cache(&self) -> std::sync::MutexGuard<'_, LruCache<[u8; 32], Cached>> {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn cache_get(&self, key: &[u8; 32]) -> Option<Cached> {
-        self.cache().get(key).cloned()
+        self.cache.get(key)
     }
 
     fn cache_put(&self, key: [u8; 32], value: Cached) {
-        self.cache().put(key, value);
+        self.cache.insert(key, value);
     }
 
     /// The service token held now (the lock is held only to clone the `Arc`; a poisoned lock

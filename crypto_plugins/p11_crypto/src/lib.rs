@@ -36,13 +36,14 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::types::Ulong;
-use lru::LruCache;
 use plugin_api::metrics::names;
 use plugin_api::{
     Binding, Capabilities, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec,
     Metrics, PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
     SupportKind, WrappedKek,
 };
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -105,6 +106,21 @@ struct CachedKek {
     wrapped: WrappedKek,
 }
 
+/// Collects the project KEKs the cache pushes out (evicted, or replaced under their id), so
+/// their token objects are destroyed once no request uses them.
+#[derive(Clone, Default)]
+struct PushedOut;
+
+impl Lifecycle<String, Arc<CachedKek>> for PushedOut {
+    type RequestState = Vec<Arc<CachedKek>>;
+
+    fn on_evict(&self, pushed: &mut Self::RequestState, _id: String, kek: Arc<CachedKek>) {
+        pushed.push(kek);
+    }
+}
+
+type KekCache = Cache<String, Arc<CachedKek>, UnitWeighter, DefaultHashBuilder, PushedOut>;
+
 /// Why one attempt failed.
 enum Failure {
     Ck(CkError, &'static str),
@@ -166,7 +182,7 @@ pub struct P11Crypto {
     wrap: WrapMechanism,
     rng: SystemRandom,
     masters: Mutex<std::collections::HashMap<(Role, String), (u64, ObjectHandle)>>,
-    keks: Mutex<LruCache<String, Arc<CachedKek>>>,
+    keks: KekCache,
     /// Unwrapped KEKs pushed out of the cache, destroyed once no request uses them.
     retired: Mutex<Vec<Arc<CachedKek>>>,
     unwraps: AtomicU64,
@@ -185,8 +201,7 @@ impl P11Crypto {
             Duration::from_millis(cfg.session_wait_ms),
         )?;
         // validate() refused a kek_cache_size of 0.
-        let capacity =
-            std::num::NonZeroUsize::new(cfg.kek_cache_size).unwrap_or(std::num::NonZeroUsize::MIN);
+        let capacity = cfg.kek_cache_size;
         let plugin = P11Crypto {
             token,
             mkek_label: cfg.mkek_label.clone(),
@@ -194,7 +209,13 @@ impl P11Crypto {
             wrap: cfg.key_wrap_mechanism,
             rng: SystemRandom::new(),
             masters: Mutex::new(std::collections::HashMap::new()),
-            keks: Mutex::new(LruCache::new(capacity)),
+            keks: Cache::with(
+                capacity,
+                capacity as u64,
+                UnitWeighter,
+                DefaultHashBuilder::default(),
+                PushedOut,
+            ),
             retired: Mutex::new(Vec::new()),
             unwraps: AtomicU64::new(0),
             metrics: Metrics::discard(),
@@ -427,19 +448,14 @@ impl P11Crypto {
         // Objects are tagged with the epoch of the session that made them: a session of the
         // current epoch is never closed while the epoch lasts, so neither are its objects.
         let epoch = s.epoch;
-        {
-            let mut cache = self.keks.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(hit) = cache.get(&kek.id) {
-                // Only an entry for exactly these stored bytes counts: a row changed in the
-                // database (tampered, moved, rewrapped) is verified and unwrapped again.
-                if hit.epoch == epoch
-                    && hit.wrapped == kek.wrapped
-                    && hit.project_id == kek.project_id
-                {
-                    self.metrics
-                        .count(names::KEK_CACHE, &[("result", "hit")], 1);
-                    return Ok(Arc::clone(hit));
-                }
+        if let Some(hit) = self.keks.get(&kek.id) {
+            // Only an entry for exactly these stored bytes counts: a row changed in the
+            // database (tampered, moved, rewrapped) is verified and unwrapped again.
+            if hit.epoch == epoch && hit.wrapped == kek.wrapped && hit.project_id == kek.project_id
+            {
+                self.metrics
+                    .count(names::KEK_CACHE, &[("result", "hit")], 1);
+                return Ok(hit);
             }
         }
         self.metrics
@@ -451,17 +467,13 @@ impl P11Crypto {
             project_id: kek.project_id.clone(),
             wrapped: kek.wrapped.clone(),
         });
-        let pushed_out = self
-            .keks
+        let mut pushed_out = Vec::new();
+        self.keks
+            .insert_with_lifecycle(kek.id.clone(), Arc::clone(&entry), &mut pushed_out);
+        self.retired
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(kek.id.clone(), Arc::clone(&entry));
-        if let Some((_, old)) = pushed_out {
-            self.retired
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(old);
-        }
+            .append(&mut pushed_out);
         self.destroy_retired(s);
         Ok(entry)
     }

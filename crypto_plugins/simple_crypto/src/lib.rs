@@ -10,26 +10,23 @@
 //! * wrapped project KEK: `0x01 ‖ nonce(12) ‖ AES-GCM(master, kek(32), aad=kek binding)`
 //! * payload ciphertext: `0x01 ‖ nonce(12) ‖ AES-GCM(project KEK, payload, aad=secret binding)`
 //!
-//! Unwrapped project KEKs are cached (bounded LRU, sharded, key schedules zeroized on drop).
+//! Unwrapped project KEKs are cached (bounded, concurrent; key schedules zeroized on drop).
 
 mod config;
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use lru::LruCache;
 use plugin_api::metrics::names;
 use plugin_api::{
     Binding, Capabilities, CryptoPlugin, Encrypted, Factory, GeneratedKeyPair, KekBinding, KeySpec,
     Metrics, PluginContext, PluginDescriptor, PluginError, PluginStatus, ProjectKek, SecretBytes,
     SupportKind, WrappedKek,
 };
+use quick_cache::sync::Cache;
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
@@ -41,7 +38,6 @@ use crypto_kit::support;
 const KEK_LEN: usize = 32;
 const KEK_DOMAIN: &str = "coffer/simple_crypto/project-kek/v1";
 const SECRET_DOMAIN: &str = "coffer/simple_crypto/secret/v1";
-const CACHE_SHARDS: usize = 16;
 
 plugin_api::register_plugin!(PluginDescriptor {
     name: "simple_crypto",
@@ -81,7 +77,7 @@ pub struct SimpleCrypto {
     master: HashMap<String, Aes256Gcm>,
     active: String,
     rng: SystemRandom,
-    cache: Vec<Mutex<LruCache<String, Arc<CachedKek>>>>,
+    cache: Cache<String, Arc<CachedKek>>,
     metrics: Metrics,
 }
 
@@ -135,15 +131,11 @@ impl SimpleCrypto {
                 "active master key '{active}' is not configured"
             )));
         }
-        let per_shard = NonZeroUsize::new(cache_size.div_ceil(CACHE_SHARDS).max(1))
-            .unwrap_or(NonZeroUsize::MIN);
         Ok(SimpleCrypto {
             master,
             active: active.to_owned(),
             rng: SystemRandom::new(),
-            cache: (0..CACHE_SHARDS)
-                .map(|_| Mutex::new(LruCache::new(per_shard)))
-                .collect(),
+            cache: Cache::new(cache_size.max(1)),
             metrics: Metrics::discard(),
         })
     }
@@ -245,26 +237,15 @@ impl SimpleCrypto {
         Ok(raw)
     }
 
-    fn shard(&self, kek_id: &str) -> &Mutex<LruCache<String, Arc<CachedKek>>> {
-        let mut h = DefaultHasher::new();
-        kek_id.hash(&mut h);
-        &self.cache[(h.finish() as usize) % self.cache.len()]
-    }
-
     /// The project KEK's cipher, from the cache or unwrapped (once) and cached.
     fn project_cipher(&self, kek: &ProjectKek) -> Result<Arc<CachedKek>, PluginError> {
-        let shard = self.shard(&kek.id);
-        if let Some(hit) = shard
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&kek.id)
-        {
+        if let Some(hit) = self.cache.get(&kek.id) {
             // Only a cached entry for exactly these stored bytes counts: a row changed in the
             // database (tampered, moved, rewrapped) is unwrapped and verified again.
             if hit.wrapped == kek.wrapped.wrapped && hit.project_id == kek.project_id {
                 self.metrics
                     .count(names::KEK_CACHE, &[("result", "hit")], 1);
-                return Ok(Arc::clone(hit));
+                return Ok(hit);
             }
         }
         self.metrics
@@ -277,10 +258,7 @@ impl SimpleCrypto {
             wrapped: kek.wrapped.wrapped.clone(),
             cipher,
         });
-        shard
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .put(kek.id.clone(), Arc::clone(&entry));
+        self.cache.insert(kek.id.clone(), Arc::clone(&entry));
         Ok(entry)
     }
 }

@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 use plugin_api::testkit::{crypto_conformance, MemoryKeks};
 use plugin_api::{KekResolver, Profile};

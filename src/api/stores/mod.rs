@@ -1,15 +1,18 @@
 //! `/v1/secret-stores`: the configured stores and each project's preferred store. Enabled when
-//! stores are configured explicitly (`[stores.NAME]`), like Barbican's multiple backends.
+//! stores are configured explicitly (`[stores.NAME]`), like Barbican's multiple backends. Also
+//! `/v1/transport_keys` (none: no store offers them). Response bodies are [`view`].
+
+pub mod view;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::context::Caller;
-use super::views::{StoreList, StoreView, TransportKeyList};
-use super::{blocking, AppState};
+use super::support::{blocking, AppState};
 use crate::error::ApiError;
 use crate::json::json_response;
 use crate::service::stores::ops;
+use view::{StoreList, StoreView, TransportKeyList};
 
 /// Every configured store (with Coffer's extra plugin-status fields).
 #[utoipa::path(get, path = "/v1/secret-stores", tag = "secret stores", operation_id = "list_secret_stores",

@@ -1,16 +1,23 @@
-//! `/v1/secrets/{id}/acl` and `/v1/containers/{id}/acl`: the `read` ACL.
+//! `/v1/secrets/{id}/acl` and `/v1/containers/{id}/acl`: the `read` ACL, written once for both
+//! kinds of entity ([`Kind`]). Request parsing is [`request`], response bodies are [`view`].
+
+pub mod request;
+pub mod view;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::containers::view::container_ref;
 use super::context::Caller;
-use super::views::{container_ref, secret_ref, AclRefBody, AclView};
-use super::{blocking, json_body, validate, AppState};
+use super::secrets::view::secret_ref;
+use super::support::{blocking, json_body, AppState};
 use crate::error::ApiError;
 use crate::json::json_response;
 use crate::model::Acl;
 use crate::service::acls::{apply, AclOwner};
 use crate::service::Services;
+use request::acl;
+use view::{AclRefBody, AclView};
 
 /// Which kind of entity an ACL route is about.
 #[derive(Clone, Copy)]
@@ -114,7 +121,7 @@ async fn set(
         )
     })
     .await?;
-    let change = validate::acl(&json_body(&state, &req, body).await?)?;
+    let change = acl(&json_body(&state, &req, body).await?)?;
     let new = apply(current.as_ref(), change.as_ref(), replace);
     let services = state.services.clone();
     let store_id = id.clone();

@@ -1,39 +1,19 @@
-//! `/v1/secrets/{id}/metadata`: secret user metadata.
+//! `/v1/secrets/{id}/metadata`: secret user metadata. Request parsing is [`request`], response
+//! bodies are [`view`].
+
+pub mod request;
+pub mod view;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::context::Caller;
-use super::views::secret_ref;
-use super::{blocking, json_body, validate, AppState};
+use super::support::{blocking, json_body, with_location, AppState};
 use crate::error::ApiError;
 use crate::json::json_response;
 use crate::service::metadata::ops;
-
-/// `{"metadata": {...}}`
-#[derive(Serialize, ToSchema)]
-pub struct MetadataBody {
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-}
-
-/// `{"metadata_ref": ...}`
-#[derive(Serialize, ToSchema)]
-pub struct MetadataRefBody {
-    pub metadata_ref: String,
-}
-
-/// `{"key": ..., "value": ...}`
-#[derive(Serialize, ToSchema)]
-pub struct MetadatumBody {
-    pub key: String,
-    pub value: String,
-}
-
-fn metadata_ref(href: &str, secret_id: &str) -> String {
-    format!("{}/metadata", secret_ref(href, secret_id))
-}
+use request::{metadata, metadatum};
+use view::{metadata_ref, MetadataBody, MetadataRefBody, MetadatumBody};
 
 /// All of a secret's user metadata.
 #[utoipa::path(get, path = "/v1/secrets/{secret_id}/metadata", tag = "secret metadata",
@@ -96,7 +76,7 @@ pub async fn put_all(
         services.authorized_secret(&caller.0, &id, "secret_meta:put", ops::PUT_ALL)
     })
     .await?;
-    let entries = validate::metadata(&json_body(&state, &req, body).await?)?;
+    let entries = metadata(&json_body(&state, &req, body).await?)?;
     let services = state.services.clone();
     let secret_id = row.id.clone();
     blocking(ops::PUT_ALL, move || {
@@ -141,7 +121,7 @@ pub async fn post_one(
         services.authorized_secret(&caller.0, &id, "secret_meta:post", ops::POST)
     })
     .await?;
-    let (key, value) = validate::metadatum(&json_body(&state, &req, body).await?)?;
+    let (key, value) = metadatum(&json_body(&state, &req, body).await?)?;
     let services = state.services.clone();
     let (secret_id, k, v) = (row.id.clone(), key.clone(), value.clone());
     blocking(ops::POST, move || {
@@ -150,7 +130,7 @@ pub async fn post_one(
     .await?;
     let location = format!("{}/{key}", metadata_ref(&state.href(&req), &row.id));
     let res = json_response(StatusCode::CREATED, &MetadatumBody { key, value });
-    Ok(super::with_location(res, &location))
+    Ok(with_location(res, &location))
 }
 
 /// One key.
@@ -212,7 +192,7 @@ pub async fn put_one(
         Ok::<_, ApiError>((row, exists))
     })
     .await?;
-    let (key, value) = validate::metadatum(&json_body(&state, &req, body).await?)?;
+    let (key, value) = metadatum(&json_body(&state, &req, body).await?)?;
     if !exists {
         return Err(ApiError::not_found("Secret metadata not found."));
     }

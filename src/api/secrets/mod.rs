@@ -1,48 +1,28 @@
-//! `/v1/secrets`: create, list, metadata, payload, two-step payload upload, delete.
+//! `/v1/secrets`: create, list, metadata, payload, two-step payload upload, delete. Request
+//! parsing is [`request`], response bodies are [`view`].
+
+pub mod request;
+pub mod view;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use plugin_api::SecretBytes;
-use serde::Serialize;
-use utoipa::ToSchema;
 use zeroize::Zeroize;
 
 use super::context::{ApiVersion, Caller};
-use super::paging::{self, param, query_pairs};
-use super::validate::{self, lenient_base64};
-use super::views::{secret_ref, SecretList, SecretRefBody, SecretView};
-use super::{blocking, read_body, request_media_type, AppState};
+use super::support::paging::{self, param, query_pairs};
+use super::support::{
+    accept_of, blocking, created, read_body, read_cleared, request_media_type, AppState,
+    PayloadServed,
+};
 use crate::error::ApiError;
 use crate::json::json_response;
-use crate::model::{DateOp, SecretQuery, SortKey};
-use crate::service::secrets::{ops, Payload};
+use crate::service::consumers::SecretConsumerRow;
+use crate::service::secrets::{ops, SecretRow};
 use crate::service::Services;
-use crate::timefmt;
-
-/// The body of `POST /v1/secrets` (unknown fields are ignored, as Barbican does).
-#[allow(dead_code)]
-#[derive(Serialize, ToSchema)]
-pub struct NewSecretDoc {
-    /// At most 255 characters.
-    name: Option<String>,
-    /// `symmetric`, `public`, `private`, `passphrase`, `certificate` or `opaque` (default).
-    secret_type: Option<String>,
-    algorithm: Option<String>,
-    /// 1 to 32767.
-    bit_length: Option<i32>,
-    mode: Option<String>,
-    /// ISO-8601, in the future.
-    expiration: Option<String>,
-    /// The payload: text, or base64 for binary content types. Absent for a metadata-only
-    /// secret (its payload then comes with `PUT /v1/secrets/{id}`).
-    payload: Option<String>,
-    /// `text/plain` (optionally `; charset=utf-8`), `application/octet-stream` or
-    /// `application/pkcs8`; required with `payload`.
-    payload_content_type: Option<String>,
-    /// `base64`; required for binary content types.
-    payload_content_encoding: Option<String>,
-}
+use request::{bad_query, list_query, new_secret, put_body, NewSecretDoc};
+use view::{secret_ref, SecretConsumerRef, SecretList, SecretRefBody, SecretView};
 
 /// Create a secret, with its payload (one step) or metadata only (two step).
 #[utoipa::path(
@@ -81,7 +61,7 @@ pub async fn create(
         ApiError::too_large,
     )
     .await?;
-    let new = validate::new_secret(&body, state.services.limits.max_payload_bytes);
+    let new = new_secret(&body, state.services.limits.max_payload_bytes);
     body.zeroize();
     let new = new?;
     let services = state.services.clone();
@@ -93,80 +73,7 @@ pub async fn create(
             secret_ref: href.clone(),
         },
     );
-    Ok(super::created(res, &href, &row.id))
-}
-
-const SORT_KEYS: [(&str, SortKey); 9] = [
-    ("algorithm", SortKey::Algorithm),
-    ("bit_length", SortKey::BitLength),
-    ("created", SortKey::Created),
-    ("expiration", SortKey::Expiration),
-    ("mode", SortKey::Mode),
-    ("name", SortKey::Name),
-    ("secret_type", SortKey::SecretType),
-    ("status", SortKey::Status),
-    ("updated", SortKey::Updated),
-];
-
-fn bad_query() -> ApiError {
-    ApiError::bad_request("URI provided invalid query string parameters.")
-}
-
-/// `sort=key[:asc|desc],...`; each key once.
-fn parse_sort(text: &str) -> Result<Vec<(SortKey, bool)>, ApiError> {
-    let mut out: Vec<(SortKey, bool)> = Vec::new();
-    for part in text.split(',') {
-        let (key, dir) = match part.split_once(':') {
-            Some((k, d)) if !d.contains(':') => (k, d),
-            Some(_) => return Err(bad_query()),
-            None => (part, "asc"),
-        };
-        let key = SORT_KEYS
-            .iter()
-            .find(|(name, _)| *name == key)
-            .map(|(_, k)| *k)
-            .ok_or_else(bad_query)?;
-        let desc = match dir {
-            "asc" => false,
-            "desc" => true,
-            _ => return Err(bad_query()),
-        };
-        if out.iter().any(|(k, _)| *k == key) {
-            return Err(bad_query());
-        }
-        out.push((key, desc));
-    }
-    Ok(out)
-}
-
-/// `created=gt:T,lt:T` and friends, with Barbican's rules on combining them.
-fn parse_date_filter(text: &str) -> Result<Vec<(DateOp, chrono::NaiveDateTime)>, ApiError> {
-    let mut out: Vec<(DateOp, chrono::NaiveDateTime)> = Vec::new();
-    let has = |out: &[(DateOp, _)], ops: &[DateOp]| out.iter().any(|(o, _)| ops.contains(o));
-    for part in text.split(',') {
-        let (op, rest, conflicts): (DateOp, &str, &[DateOp]) =
-            if let Some(r) = part.strip_prefix("gt:") {
-                (DateOp::Gt, r, &[DateOp::Gt, DateOp::Gte])
-            } else if let Some(r) = part.strip_prefix("gte:") {
-                (DateOp::Gte, r, &[DateOp::Gt, DateOp::Gte, DateOp::Eq])
-            } else if let Some(r) = part.strip_prefix("lt:") {
-                (DateOp::Lt, r, &[DateOp::Lt, DateOp::Lte])
-            } else if let Some(r) = part.strip_prefix("lte:") {
-                (DateOp::Lte, r, &[DateOp::Lt, DateOp::Lte, DateOp::Eq])
-            } else {
-                (DateOp::Eq, part, &[DateOp::Eq, DateOp::Gte, DateOp::Lte])
-            };
-        if has(&out, conflicts) {
-            return Err(bad_query());
-        }
-        let t = timefmt::parse_isotime(rest).ok_or_else(bad_query)?;
-        out.push((op, t));
-    }
-    Ok(out)
-}
-
-fn non_empty(v: Option<&str>) -> Option<String> {
-    v.filter(|s| !s.is_empty()).map(str::to_owned)
+    Ok(created(res, &href, &row.id))
 }
 
 /// List the project's secrets, with paging, filters and sorting.
@@ -209,37 +116,7 @@ pub async fn list(
         limits.default_limit_paging,
         limits.max_limit_paging,
     );
-    let mut query =
-        SecretQuery {
-            project_id: caller.0.project_id.clone(),
-            // Barbican unquotes the (already decoded) name once more.
-            name: non_empty(param(&pairs, "name")).map(|n| paging::unquote_plus(&n)),
-            algorithm: non_empty(param(&pairs, "alg")),
-            mode: non_empty(param(&pairs, "mode")),
-            bit_length: param(&pairs, "bits")
-                .and_then(paging::py_int)
-                .filter(|b| *b > 0)
-                .and_then(|b| i32::try_from(b).ok()),
-            secret_type: non_empty(param(&pairs, "secret_type")),
-            acl_user: caller.0.user_id.clone().filter(|_| {
-                param(&pairs, "acl_only").is_some_and(|v| v.eq_ignore_ascii_case("true"))
-            }),
-            offset,
-            limit,
-            ..SecretQuery::default()
-        };
-    for (name, slot) in [
-        ("created", &mut query.created),
-        ("updated", &mut query.updated),
-        ("expiration", &mut query.expiration),
-    ] {
-        if let Some(f) = param(&pairs, name).filter(|s| !s.is_empty()) {
-            *slot = parse_date_filter(f)?;
-        }
-    }
-    if let Some(sort) = param(&pairs, "sort").filter(|s| !s.is_empty()) {
-        query.sort = parse_sort(sort)?;
-    }
+    let query = list_query(&pairs, &caller.0, offset, limit)?;
     let services = state.services.clone();
     let with_consumers = version.0.has_consumers();
     let (rows, total, consumers) = blocking(ops::LIST, move || {
@@ -278,9 +155,9 @@ pub async fn list(
 /// The `consumers` of one secret among `all`, when the microversion shows them.
 fn consumer_refs(
     show: bool,
-    all: &[crate::service::consumers::SecretConsumerRow],
+    all: &[SecretConsumerRow],
     secret_id: &str,
-) -> Option<Vec<super::views::SecretConsumerRef>> {
+) -> Option<Vec<SecretConsumerRef>> {
     show.then(|| {
         all.iter()
             .filter(|c| c.secret_id == secret_id)
@@ -292,7 +169,7 @@ fn consumer_refs(
 /// A secret's metadata view, with its consumers when `with_consumers` (blocking).
 pub fn secret_view(
     services: &Services,
-    row: &crate::service::secrets::SecretRow,
+    row: &SecretRow,
     href: &str,
     with_consumers: bool,
     operation: &'static str,
@@ -327,8 +204,8 @@ async fn payload_response(
     secret_id: String,
     operation: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    let accept = super::accept_of(req);
-    let cleared = super::read_cleared(req, &secret_id);
+    let accept = accept_of(req);
+    let cleared = read_cleared(req, &secret_id);
     let services = state.services.clone();
     let (content_type, is_text, bytes): (&'static str, bool, SecretBytes) =
         blocking(operation, move || {
@@ -363,7 +240,7 @@ async fn payload_response(
         HeaderValue::from_static(content_type)
     };
     res.headers_mut().insert(header::CONTENT_TYPE, content_type);
-    res.extensions_mut().insert(super::PayloadServed);
+    res.extensions_mut().insert(PayloadServed);
     Ok(res)
 }
 
@@ -398,7 +275,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let secret_id = path.into_inner();
-    if !super::accept_of(&req).wants_metadata() {
+    if !accept_of(&req).wants_metadata() {
         return payload_response(&state, caller, &req, secret_id, ops::GET).await;
     }
     let href = state.href(&req);
@@ -439,39 +316,6 @@ pub async fn payload(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     payload_response(&state, caller, &req, path.into_inner(), ops::PAYLOAD).await
-}
-
-/// Turn a PUT body into a payload by its content type and encoding.
-fn put_body(req: &HttpRequest, media_type: &str, body: &[u8]) -> Result<Payload, ApiError> {
-    let bad = |reason: &str| ApiError::issue(StatusCode::BAD_REQUEST, ops::UPDATE, reason);
-    if media_type == "text/plain" {
-        return Ok(Payload {
-            bytes: zeroize::Zeroizing::new(body.to_vec()),
-            content_type: "text/plain".to_owned(),
-        });
-    }
-    let encoding = req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_ascii_lowercase());
-    let bytes = match encoding.as_deref() {
-        None | Some("") => zeroize::Zeroizing::new(body.to_vec()),
-        Some("base64") => std::str::from_utf8(body)
-            .ok()
-            .and_then(lenient_base64)
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| bad("Problem decoding payload"))?,
-        Some(_) => {
-            return Err(bad(
-                "Text-based binary secret payloads must specify a content-encoding of 'base64'",
-            ))
-        }
-    };
-    Ok(Payload {
-        bytes,
-        content_type: media_type.to_owned(),
-    })
 }
 
 /// Add the payload of a metadata-only secret (second step of a two-step creation). The body
@@ -596,40 +440,4 @@ pub async fn delete(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sort_validation() {
-        assert_eq!(
-            parse_sort("name:desc,created").unwrap(),
-            vec![(SortKey::Name, true), (SortKey::Created, false)]
-        );
-        for bad in ["bogus", "name:up", "name:desc:x", "name,name:desc", ""] {
-            assert!(parse_sort(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn date_filter_validation() {
-        assert_eq!(
-            parse_date_filter("gt:2026-01-01T00:00:00,lt:2026-02-01")
-                .unwrap()
-                .len(),
-            2
-        );
-        assert_eq!(parse_date_filter("2026-01-01").unwrap()[0].0, DateOp::Eq);
-        for bad in [
-            "gt:2026-01-01,gte:2026-01-02",
-            "lte:2026-01-01,2026-01-01",
-            "2026-01-01,gte:2026-01-01",
-            "gt:x",
-            "lt:2026-01-01,lt:2026-01-02",
-        ] {
-            assert!(parse_date_filter(bad).is_err(), "{bad}");
-        }
-    }
 }

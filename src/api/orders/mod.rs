@@ -1,22 +1,26 @@
-//! `/v1/orders`: key and key-pair generation.
+//! `/v1/orders`: key and key-pair generation. Request parsing is [`request`], response bodies
+//! are [`view`].
+
+pub mod request;
+pub mod view;
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
 
 use super::context::Caller;
-use super::paging;
-use super::views::{order_ref, order_view, OrderRefBody};
-use super::{blocking, json_body, paging_of, validate, AppState};
+use super::support::paging;
+use super::support::{blocking, created, json_body, paging_of, AppState};
 use crate::error::ApiError;
 use crate::json::json_response;
 use crate::service::orders::ops;
+use request::{new_order, NewOrderDoc};
+use view::{order_ref, order_view, OrderDoc, OrderList, OrderRefBody};
 
 /// Submit an order. It is durable once the 202 is sent; most orders are already ACTIVE by then.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", operation_id = "create_order",
-    request_body(content = crate::openapi::NewOrderDoc, content_type = "application/json"),
+    request_body(content = NewOrderDoc, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted (usually already ACTIVE); poll the order", body = OrderRefBody,
             headers(("Location" = String, description = "The order's ref"))),
@@ -35,7 +39,7 @@ pub async fn create(
         .services
         .authorize_collection(&caller.0, "orders:post", ops::CREATE)?;
     let mut body = json_body(&state, &req, body).await?;
-    let new = validate::new_order(&body, state.services.limits.max_payload_bytes);
+    let new = new_order(&body, state.services.limits.max_payload_bytes);
     zeroize::Zeroize::zeroize(&mut body[..]);
     let new = new?;
     let services = state.services.clone();
@@ -53,17 +57,7 @@ pub async fn create(
             order_ref: r.clone(),
         },
     );
-    Ok(super::created(res, &r, &row.id))
-}
-
-#[derive(Serialize)]
-struct OrderList {
-    orders: Vec<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    previous: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-    total: i64,
+    Ok(created(res, &r, &row.id))
 }
 
 /// The project's orders (paging).
@@ -129,7 +123,7 @@ pub async fn update(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
         ("order_id" = String, Path, description = "The order's UUID", example = "f0daa1b4-6fca-458c-a32d-9a9dec104208"),
     ),
     responses(
-        (status = 200, description = "The order", body = super::views::OrderDoc),
+        (status = 200, description = "The order", body = OrderDoc),
         (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
             example = json!({"code": 403, "title": "Forbidden", "description": "Order retrieval attempt not allowed - please review your user/project privileges"})),
         (status = 404, description = "Unknown order", body = crate::error::ErrorBody,

@@ -1,23 +1,24 @@
-//! `/v1/containers`: containers, their secret references and their consumers.
+//! `/v1/containers`: containers and their secret references (their consumers are
+//! [`crate::api::consumers`]). Request parsing is [`request`], response bodies are [`view`].
+
+pub mod request;
+pub mod view;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::context::Caller;
-use super::paging::{self, param, query_pairs};
-use super::views::{
-    container_ref, ConsumerList, ContainerConsumerView, ContainerList, ContainerRefBody,
-    ContainerView,
-};
-use super::{blocking, json_body, paging_of, validate, AppState};
+use super::support::paging::{self, param, query_pairs};
+use super::support::{blocking, created, json_body, paging_of, read_body, with_location, AppState};
 use crate::error::ApiError;
 use crate::json::json_response;
-use crate::service::consumers::ops as consumer_ops;
 use crate::service::containers::ops;
+use request::{container_secret, new_container, NewContainerDoc, RefPolicy};
+use view::{container_ref, ContainerList, ContainerRefBody, ContainerSecretRef, ContainerView};
 
 /// Create a container.
 #[utoipa::path(post, path = "/v1/containers", tag = "containers", operation_id = "create_container",
-    request_body(content = crate::openapi::NewContainerDoc, content_type = "application/json"),
+    request_body(content = NewContainerDoc, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = ContainerRefBody,
             headers(("Location" = String, description = "The container's ref"))),
@@ -39,9 +40,9 @@ pub async fn create(
         .authorize_collection(&caller.0, "containers:post", ops::CREATE)?;
     let body = json_body(&state, &req, body).await?;
     let href = state.href(&req);
-    let new = validate::new_container(
+    let new = new_container(
         &body,
-        validate::RefPolicy {
+        RefPolicy {
             host_href: &href,
             max_refs: state.services.limits.max_container_refs,
         },
@@ -58,7 +59,7 @@ pub async fn create(
             container_ref: r.clone(),
         },
     );
-    Ok(super::created(res, &r, &row.id))
+    Ok(created(res, &r, &row.id))
 }
 
 /// List the project's containers (paging; `name` and `type` filters).
@@ -181,7 +182,7 @@ pub async fn delete(
     params(
         ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
     ),
-    request_body(content = super::views::ContainerSecretRef, content_type = "application/json"),
+    request_body(content = ContainerSecretRef, content_type = "application/json"),
     responses(
         (status = 201, description = "Added", body = ContainerRefBody,
             headers(("Location" = String, description = "The container's ref"))),
@@ -213,7 +214,7 @@ pub async fn add_secret(
             "Only 'generic' containers can be modified.",
         ));
     }
-    let (r, _) = validate::container_secret(&json_body(&state, &req, body).await?)?;
+    let (r, _) = container_secret(&json_body(&state, &req, body).await?)?;
     let services = state.services.clone();
     let container = row.clone();
     blocking(ops::ADD_SECRET, move || {
@@ -221,7 +222,7 @@ pub async fn add_secret(
     })
     .await?;
     let cref = container_ref(&state.href(&req), &row.id);
-    Ok(super::with_location(
+    Ok(with_location(
         json_response(
             StatusCode::CREATED,
             &ContainerRefBody {
@@ -238,7 +239,7 @@ pub async fn add_secret(
     params(
         ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
     ),
-    request_body(content = super::views::ContainerSecretRef, content_type = "application/json"),
+    request_body(content = ContainerSecretRef, content_type = "application/json"),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
@@ -260,7 +261,7 @@ pub async fn remove_secret(
         services.authorized_container(&c.0, &id, "container_secret:delete", ops::REMOVE_SECRET)
     })
     .await?;
-    let body = super::read_body(
+    let body = read_body(
         &state,
         body,
         &req,
@@ -268,160 +269,11 @@ pub async fn remove_secret(
         ApiError::too_large,
     )
     .await?;
-    let (r, full_ref) = validate::container_secret(&body)?;
+    let (r, full_ref) = container_secret(&body)?;
     let services = state.services.clone();
     blocking(ops::REMOVE_SECRET, move || {
         services.remove_container_secret(&caller.0, &row, r, &full_ref)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The container's body, as consumer registration and removal return it.
-async fn container_body(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    row: crate::service::containers::ContainerRow,
-    op: &'static str,
-) -> Result<ContainerView, ApiError> {
-    let services = state.services.clone();
-    let full = blocking(op, move || services.container_full(row, op)).await?;
-    Ok(ContainerView::new(&full, &state.href(req)))
-}
-
-/// Register a consumer of a container (idempotent).
-#[utoipa::path(post, path = "/v1/containers/{container_id}/consumers", tag = "consumers",
-    operation_id = "add_container_consumer",
-    params(
-        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
-    ),
-    request_body(content = super::views::ContainerConsumerRef, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Registered (also when it already was): the container with its consumers", body = ContainerView),
-        (status = 400, description = "Invalid body", body = crate::error::ErrorBody,
-            example = json!({"code": 400, "title": "Bad Request", "description": "Provided object does not match schema 'Consumer': 'URL' is a required property. Invalid property: 'None'"})),
-        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
-            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerConsumer creation attempt not allowed - please review your user/project privileges"})),
-        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
-            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
-    ))]
-pub async fn add_consumer(
-    state: web::Data<AppState>,
-    caller: Caller,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let op = consumer_ops::CONTAINER_CREATE;
-    let id = path.into_inner();
-    let services = state.services.clone();
-    let c = caller.clone();
-    let row = blocking(op, move || {
-        services.authorized_container(&c.0, &id, "container_consumers:post", op)
-    })
-    .await?;
-    let (name, url) = validate::container_consumer(&json_body(&state, &req, body).await?)?;
-    let services = state.services.clone();
-    let container = row.clone();
-    blocking(op, move || {
-        services.register_container_consumer(&caller.0, &container, &name, &url)
-    })
-    .await?;
-    let view = container_body(&state, &req, row.clone(), op).await?;
-    let location = format!("{}/v1/consumers/{}/consumers", state.href(&req), row.id);
-    Ok(super::with_location(
-        json_response(StatusCode::OK, &view),
-        &location,
-    ))
-}
-
-/// A container's consumers (paging).
-#[utoipa::path(get, path = "/v1/containers/{container_id}/consumers", tag = "consumers",
-    operation_id = "list_container_consumers",
-    params(
-        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
-        ("limit" = Option<i64>, Query, description = "Page size (default 10, at most 100)"),
-        ("offset" = Option<i64>, Query, description = "Items to skip"),
-    ),
-    responses(
-        (status = 200, description = "A page of the container's consumers", body = ConsumerList<ContainerConsumerView>),
-        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
-            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerConsumers(s) retrieval attempt not allowed - please review your user/project privileges"})),
-        (status = 404, description = "Unknown container", body = crate::error::ErrorBody,
-            example = json!({"code": 404, "title": "Not Found", "description": "Secrets container not found."})),
-    ))]
-pub async fn list_consumers(
-    state: web::Data<AppState>,
-    caller: Caller,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let op = consumer_ops::CONTAINER_LIST;
-    let id = path.into_inner();
-    let (offset, limit) = paging_of(&state, &req);
-    let services = state.services.clone();
-    let (cid, rows, total) = blocking(op, move || {
-        let row = services.authorized_container(&caller.0, &id, "container_consumers:get", op)?;
-        let (rows, total) = services.container_consumers(&row.id, offset, limit)?;
-        Ok::<_, ApiError>((row.id, rows, total))
-    })
-    .await?;
-    let (previous, next) = paging::page_links(
-        rows.is_empty(),
-        &state.href(&req),
-        &format!("containers/{cid}/consumers"),
-        offset,
-        limit,
-        total,
-        "",
-    );
-    Ok(json_response(
-        StatusCode::OK,
-        &ConsumerList {
-            consumers: rows.iter().map(ContainerConsumerView::from).collect(),
-            previous,
-            next,
-            total,
-        },
-    ))
-}
-
-/// Remove a consumer of a container (the consumer's or the container's project only).
-#[utoipa::path(delete, path = "/v1/containers/{container_id}/consumers", tag = "consumers",
-    operation_id = "remove_container_consumer",
-    params(
-        ("container_id" = String, Path, description = "The container's UUID", example = "b8d85b0d-1f94-4a9e-b4b8-82e6853397e3"),
-    ),
-    request_body(content = super::views::ContainerConsumerRef, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Removed: the container with its remaining consumers", body = ContainerView),
-        (status = 403, description = "Not allowed", body = crate::error::ErrorBody,
-            example = json!({"code": 403, "title": "Forbidden", "description": "ContainerConsumer deletion attempt not allowed - please review your user/project privileges"})),
-        (status = 404, description = "Unknown container or consumer", body = crate::error::ErrorBody,
-            example = json!({"code": 404, "title": "Not Found", "description": "Consumer not found."})),
-    ))]
-pub async fn remove_consumer(
-    state: web::Data<AppState>,
-    caller: Caller,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let op = consumer_ops::CONTAINER_DELETE;
-    let id = path.into_inner();
-    let services = state.services.clone();
-    let c = caller.clone();
-    let row = blocking(op, move || {
-        services.authorized_container(&c.0, &id, "container_consumers:delete", op)
-    })
-    .await?;
-    let (name, url) = validate::container_consumer(&json_body(&state, &req, body).await?)?;
-    let services = state.services.clone();
-    let container = row.clone();
-    blocking(op, move || {
-        services.remove_container_consumer(&caller.0, &container, &name, &url)
-    })
-    .await?;
-    let view = container_body(&state, &req, row, op).await?;
-    Ok(json_response(StatusCode::OK, &view))
 }

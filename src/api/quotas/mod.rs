@@ -1,17 +1,20 @@
-//! `/v1/quotas` and `/v1/project-quotas`.
+//! `/v1/quotas` and `/v1/project-quotas`. Request parsing is [`request`], response bodies are
+//! [`view`].
+
+pub mod request;
+pub mod view;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::context::Caller;
-use super::paging;
-use super::views::{
-    ProjectQuotasItem, ProjectQuotasList, ProjectQuotasView, QuotaBody, QuotasView,
-};
-use super::{blocking, json_body, paging_of, validate, AppState};
+use super::support::paging;
+use super::support::{blocking, json_body, paging_of, AppState};
 use crate::error::ApiError;
 use crate::json::json_response;
 use crate::service::quotas::ops;
+use request::project_quotas;
+use view::{ProjectQuotasItem, ProjectQuotasList, ProjectQuotasView, QuotaBody, QuotasView};
 
 /// The caller's project's effective quotas (-1: unlimited).
 #[utoipa::path(get, path = "/v1/quotas", tag = "quotas", operation_id = "get_quotas",
@@ -152,7 +155,7 @@ pub async fn put(
             "No data supplied to process.",
         ));
     }
-    let values = validate::project_quotas(&body)?;
+    let values = project_quotas(&body)?;
     let services = state.services.clone();
     blocking(ops::PROJECT_QUOTAS, move || {
         services.set_project_quotas(&project, values)
