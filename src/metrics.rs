@@ -168,7 +168,7 @@ pub fn render(services: &Services) -> Option<String> {
     metrics::gauge!(DB_POOL, "state" => "in_use").set(pool.in_use as f64);
     metrics::gauge!(DB_POOL, "state" => "idle").set(pool.idle as f64);
     metrics::gauge!(DB_POOL_WAITING).set(pool.waiting as f64);
-    match services.pending_orders() {
+    match services.orders().pending() {
         Ok((pending, oldest)) => {
             metrics::gauge!(ORDERS_PENDING).set(pending as f64);
             metrics::gauge!(ORDERS_OLDEST).set(oldest.as_secs_f64());

@@ -228,8 +228,8 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<Arc<Services>> {
         },
         policy,
         quota_defaults: settings.quotas,
-        stores,
-        orders: OrderQueue::new(settings.orders.clone()),
+        store_directory: stores,
+        order_queue: OrderQueue::new(settings.orders.clone()),
     });
     orders::start_workers(&services);
     Ok(services)

@@ -75,9 +75,23 @@ pub fn apply(current: Option<&Acl>, change: Option<&AclChange>, replace: bool) -
     })
 }
 
+/// The `read` ACL of a secret or a container: store (replace, change or remove) it.
+///
+/// A view of [`Services`] (`services.acls()`): cheap to make, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct Acls<'a> {
+    s: &'a Services,
+}
+
 impl Services {
+    pub fn acls(&self) -> Acls<'_> {
+        Acls { s: self }
+    }
+}
+
+impl Acls<'_> {
     /// Store an entity's new ACL (`None` removes it).
-    pub fn store_acl(
+    pub fn store(
         &self,
         owner: AclOwner<'_>,
         acl: Option<&Acl>,
@@ -87,11 +101,12 @@ impl Services {
         match owner {
             AclOwner::Secret(id) => {
                 let id = id.to_owned();
-                self.write(operation, move |c| secret_db::set_acl(c, &id, acl.as_ref()))
+                self.s
+                    .write(operation, move |c| secret_db::set_acl(c, &id, acl.as_ref()))
             }
             AclOwner::Container(id) => {
                 let id = id.to_owned();
-                self.write(operation, move |c| {
+                self.s.write(operation, move |c| {
                     container_db::set_acl(c, &id, acl.as_ref())
                 })
             }

@@ -85,11 +85,26 @@ impl ConsumerKind for OfContainer {
     }
 }
 
+/// Consumers of secrets and of containers: register (idempotent, within the quota), list, remove
+/// (by their creator's project only).
+///
+/// A view of [`Services`] (`services.consumers()`): cheap to make, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct Consumers<'a> {
+    s: &'a Services,
+}
+
 impl Services {
+    pub fn consumers(&self) -> Consumers<'_> {
+        Consumers { s: self }
+    }
+}
+
+impl Consumers<'_> {
     /// Register (or refresh) a consumer, within the caller's project's consumer quota.
     fn register_consumer<K: ConsumerKind>(&self, row: K::Row) -> Result<(), ServiceError> {
-        let defaults = self.quota_defaults;
-        self.write_checked(
+        let defaults = self.s.quota_defaults;
+        self.s.write_checked(
             K::CREATE,
             move |c| -> Result<Result<(), ServiceError>, DbError> {
                 if over_quota(c, &defaults, K::project(&row), K::QUOTA)? {
@@ -114,13 +129,13 @@ impl Services {
             return Err(not_owner());
         }
         let id = K::id(&consumer).to_owned();
-        if !self.write(K::DELETE, move |c| K::delete(c, &id))? {
+        if !self.s.write(K::DELETE, move |c| K::delete(c, &id))? {
             return Err(not_found());
         }
         Ok(())
     }
 
-    pub fn register_secret_consumer(
+    pub fn register_for_secret(
         &self,
         caller: &AuthContext,
         secret: &SecretRow,
@@ -141,28 +156,28 @@ impl Services {
         })
     }
 
-    pub fn secret_consumers(
+    pub fn of_secret(
         &self,
         secret_id: &str,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<SecretConsumerRow>, i64), ServiceError> {
-        let mut conn = self.conn(ops::SECRET_LIST)?;
+        let mut conn = self.s.conn(ops::SECRET_LIST)?;
         consumer_db::secret_consumers(&mut conn, secret_id, offset, limit).during(ops::SECRET_LIST)
     }
 
     /// Every consumer of these secrets (for metadata with microversion 1.1+).
-    pub fn consumers_of_secrets(
+    pub fn of_secrets(
         &self,
         ids: &[String],
         operation: Operation,
     ) -> Result<Vec<SecretConsumerRow>, ServiceError> {
-        let mut conn = self.conn(operation)?;
+        let mut conn = self.s.conn(operation)?;
         consumer_db::secret_consumers_of(&mut conn, ids).during(operation)
     }
 
     /// Remove a secret consumer: allowed to the consumer's project and the secret's.
-    pub fn remove_secret_consumer(
+    pub fn remove_from_secret(
         &self,
         caller: &AuthContext,
         secret: &SecretRow,
@@ -171,7 +186,7 @@ impl Services {
         resource_id: &str,
     ) -> Result<(), ServiceError> {
         let found = {
-            let mut conn = self.conn(ops::SECRET_DELETE)?;
+            let mut conn = self.s.conn(ops::SECRET_DELETE)?;
             consumer_db::find_secret_consumer(
                 &mut conn,
                 &secret.id,
@@ -183,7 +198,7 @@ impl Services {
         self.remove_consumer::<OfSecret>(caller, &secret.project_id, found)
     }
 
-    pub fn register_container_consumer(
+    pub fn register_for_container(
         &self,
         caller: &AuthContext,
         container: &ContainerRow,
@@ -202,19 +217,19 @@ impl Services {
         })
     }
 
-    pub fn container_consumers(
+    pub fn of_container(
         &self,
         container_id: &str,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<ContainerConsumerRow>, i64), ServiceError> {
-        let mut conn = self.conn(ops::CONTAINER_LIST)?;
+        let mut conn = self.s.conn(ops::CONTAINER_LIST)?;
         consumer_db::container_consumers(&mut conn, container_id, offset, limit)
             .during(ops::CONTAINER_LIST)
     }
 
     /// Remove a container consumer: allowed to the consumer's project and the container's.
-    pub fn remove_container_consumer(
+    pub fn remove_from_container(
         &self,
         caller: &AuthContext,
         container: &ContainerRow,
@@ -222,7 +237,7 @@ impl Services {
         url: &str,
     ) -> Result<(), ServiceError> {
         let found = {
-            let mut conn = self.conn(ops::CONTAINER_DELETE)?;
+            let mut conn = self.s.conn(ops::CONTAINER_DELETE)?;
             consumer_db::find_container_consumer(&mut conn, &container.id, name, url)
         };
         self.remove_consumer::<OfContainer>(caller, &container.project_id, found)

@@ -110,51 +110,64 @@ fn missing_ref(
     }))
 }
 
+/// Everything a container can do: create (its references checked against live secrets), find and
+/// authorize, read with its references and consumers, list, delete, add or remove a secret
+/// reference. Its ACL is [`super::acls::Acls`], its consumers [`super::consumers::Consumers`].
+///
+/// A view of [`Services`] (`services.containers()`): cheap to make, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct Containers<'a> {
+    s: &'a Services,
+}
+
 impl Services {
+    pub fn containers(&self) -> Containers<'_> {
+        Containers { s: self }
+    }
+}
+
+impl Containers<'_> {
     /// A container by id: 404 for malformed or unknown ids.
-    pub fn find_container(
-        &self,
-        id: &str,
-        operation: Operation,
-    ) -> Result<ContainerRow, ServiceError> {
+    pub fn find(&self, id: &str, operation: Operation) -> Result<ContainerRow, ServiceError> {
         if !is_uuid4(id) {
             return Err(ServiceError::not_found(
                 "Not Found. Provided container id is invalid.",
             ));
         }
-        let mut conn = self.conn(operation)?;
+        let mut conn = self.s.conn(operation)?;
         container_db::get(&mut conn, id)
             .during(operation)?
             .ok_or_else(|| ServiceError::not_found("Secrets container not found."))
     }
 
     /// Look a container up and check `action` on it: 404 first, then 403.
-    pub fn authorized_container(
+    pub fn authorized(
         &self,
         caller: &AuthContext,
         id: &str,
         action: &str,
         operation: Operation,
     ) -> Result<ContainerRow, ServiceError> {
-        let row = self.find_container(id, operation)?;
-        self.authorize(caller, action, &container_target(&row, caller), operation)?;
+        let row = self.find(id, operation)?;
+        self.s
+            .authorize(caller, action, &container_target(&row, caller), operation)?;
         Ok(row)
     }
 
     /// A container's references and consumers.
-    pub fn container_full(
+    pub fn full(
         &self,
         row: ContainerRow,
         operation: Operation,
     ) -> Result<ContainerFull, ServiceError> {
-        let mut conn = self.conn(operation)?;
+        let mut conn = self.s.conn(operation)?;
         let mut all = complete(&mut conn, vec![row]).during(operation)?;
         all.pop()
             .ok_or_else(|| ServiceError::internal(operation, "container vanished"))
     }
 
     /// Create a container whose references all point at live secrets of the caller's project.
-    pub fn create_container(
+    pub fn create(
         &self,
         caller: &AuthContext,
         new: NewContainer,
@@ -174,19 +187,19 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let defaults = self.quota_defaults;
+        let defaults = self.s.quota_defaults;
         let refs = new.refs;
         // The references are looked up in one query before the write (which, on SQLite, holds
         // the single writer), and once more inside it in one query, for a secret deleted
         // meanwhile.
         {
-            let mut conn = self.conn(ops::CREATE)?;
+            let mut conn = self.s.conn(ops::CREATE)?;
             missing_ref(&mut conn, &refs, &row.project_id)
                 .during(ops::CREATE)?
                 .map_or(Ok(()), Err)?;
         }
         let inserted = row.clone();
-        self.write_checked(
+        self.s.write_checked(
             ops::CREATE,
             move |c| -> Result<Result<(), ServiceError>, DbError> {
                 if over_quota(c, &defaults, &row.project_id, Resource::Containers)? {
@@ -203,7 +216,7 @@ impl Services {
     }
 
     /// A page of the caller's project's containers.
-    pub fn list_containers(
+    pub fn list(
         &self,
         project_id: &str,
         name: Option<&str>,
@@ -211,7 +224,7 @@ impl Services {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<ContainerFull>, i64), ServiceError> {
-        let mut conn = self.conn(ops::LIST)?;
+        let mut conn = self.s.conn(ops::LIST)?;
         let (rows, total) =
             container_db::list(&mut conn, project_id, name, container_type, offset, limit)
                 .during(ops::LIST)?;
@@ -219,9 +232,12 @@ impl Services {
         Ok((full, total))
     }
 
-    pub fn delete_container(&self, id: &str) -> Result<(), ServiceError> {
+    pub fn delete(&self, id: &str) -> Result<(), ServiceError> {
         let id = id.to_owned();
-        if self.write(ops::DELETE, move |c| container_db::delete(c, &id))? {
+        if self
+            .s
+            .write(ops::DELETE, move |c| container_db::delete(c, &id))?
+        {
             Ok(())
         } else {
             Err(ServiceError::not_found("Secrets container not found."))
@@ -229,7 +245,7 @@ impl Services {
     }
 
     /// Add a reference to a generic container.
-    pub fn add_container_secret(
+    pub fn add_secret(
         &self,
         caller: &AuthContext,
         container: &ContainerRow,
@@ -237,8 +253,8 @@ impl Services {
     ) -> Result<(), ServiceError> {
         let project = caller.project_id.clone();
         let container_id = container.id.clone();
-        let max_refs = self.limits.max_container_refs;
-        self.write_checked(
+        let max_refs = self.s.limits.max_container_refs;
+        self.s.write_checked(
             ops::ADD_SECRET,
             move |c| -> Result<Result<(), ServiceError>, DbError> {
                 if !secret_in_project(c, &r.secret_id, &project)? {
@@ -266,14 +282,14 @@ impl Services {
     }
 
     /// Remove a reference from a container.
-    pub fn remove_container_secret(
+    pub fn remove_secret(
         &self,
         caller: &AuthContext,
         container: &ContainerRow,
         r: SecretRef,
         secret_ref: &str,
     ) -> Result<(), ServiceError> {
-        let mut conn = self.conn(ops::REMOVE_SECRET)?;
+        let mut conn = self.s.conn(ops::REMOVE_SECRET)?;
         if !secret_in_project(&mut conn, &r.secret_id, &caller.project_id)
             .during(ops::REMOVE_SECRET)?
         {
@@ -284,7 +300,7 @@ impl Services {
         }
         drop(conn);
         let container_id = container.id.clone();
-        let removed = self.write(ops::REMOVE_SECRET, move |c| {
+        let removed = self.s.write(ops::REMOVE_SECRET, move |c| {
             container_db::remove_ref(c, &container_id, &r, timefmt::now())
         })?;
         if removed == 0 {

@@ -18,31 +18,41 @@ fn missing() -> ServiceError {
     ServiceError::not_found("Secret metadata not found.")
 }
 
+/// Everything a secret's user metadata can do: read all or one key, replace all, add, update or
+/// delete one key.
+///
+/// A view of [`Services`] (`services.secret_metadata()`): cheap to make, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct SecretMetadata<'a> {
+    s: &'a Services,
+}
+
 impl Services {
-    pub fn all_metadata(&self, secret_id: &str) -> Result<Vec<(String, String)>, ServiceError> {
-        let mut conn = self.conn(ops::GET_ALL)?;
+    pub fn secret_metadata(&self) -> SecretMetadata<'_> {
+        SecretMetadata { s: self }
+    }
+}
+
+impl SecretMetadata<'_> {
+    pub fn all(&self, secret_id: &str) -> Result<Vec<(String, String)>, ServiceError> {
+        let mut conn = self.s.conn(ops::GET_ALL)?;
         meta_db::all(&mut conn, secret_id).during(ops::GET_ALL)
     }
 
-    pub fn replace_metadata(
+    pub fn replace(
         &self,
         secret_id: &str,
         entries: &[(String, String)],
     ) -> Result<(), ServiceError> {
         let (id, entries) = (secret_id.to_owned(), entries.to_vec());
-        self.write(ops::PUT_ALL, move |c| {
+        self.s.write(ops::PUT_ALL, move |c| {
             meta_db::replace_all(c, &id, &entries, timefmt::now())
         })
     }
 
-    pub fn add_metadatum(
-        &self,
-        secret_id: &str,
-        key: &str,
-        value: &str,
-    ) -> Result<(), ServiceError> {
+    pub fn add(&self, secret_id: &str, key: &str, value: &str) -> Result<(), ServiceError> {
         let (id, k, v) = (secret_id.to_owned(), key.to_owned(), value.to_owned());
-        if self.write(ops::POST, move |c| {
+        if self.s.write(ops::POST, move |c| {
             meta_db::insert(c, &id, &k, &v, timefmt::now())
         })? {
             Ok(())
@@ -53,29 +63,24 @@ impl Services {
         }
     }
 
-    pub fn metadatum(&self, secret_id: &str, key: &str) -> Result<String, ServiceError> {
-        let mut conn = self.conn(ops::GET)?;
+    pub fn get(&self, secret_id: &str, key: &str) -> Result<String, ServiceError> {
+        let mut conn = self.s.conn(ops::GET)?;
         meta_db::get(&mut conn, secret_id, key)
             .during(ops::GET)?
             .ok_or_else(missing)
     }
 
     /// Whether the key exists (checked before the body is read, as Barbican does).
-    pub fn has_metadatum(&self, secret_id: &str, key: &str) -> Result<bool, ServiceError> {
-        let mut conn = self.conn(ops::PUT)?;
+    pub fn has(&self, secret_id: &str, key: &str) -> Result<bool, ServiceError> {
+        let mut conn = self.s.conn(ops::PUT)?;
         Ok(meta_db::get(&mut conn, secret_id, key)
             .during(ops::PUT)?
             .is_some())
     }
 
-    pub fn update_metadatum(
-        &self,
-        secret_id: &str,
-        key: &str,
-        value: &str,
-    ) -> Result<(), ServiceError> {
+    pub fn update(&self, secret_id: &str, key: &str, value: &str) -> Result<(), ServiceError> {
         let (id, k, v) = (secret_id.to_owned(), key.to_owned(), value.to_owned());
-        if self.write(ops::PUT, move |c| {
+        if self.s.write(ops::PUT, move |c| {
             meta_db::update(c, &id, &k, &v, timefmt::now())
         })? {
             Ok(())
@@ -84,9 +89,10 @@ impl Services {
         }
     }
 
-    pub fn delete_metadatum(&self, secret_id: &str, key: &str) -> Result<(), ServiceError> {
+    pub fn delete(&self, secret_id: &str, key: &str) -> Result<(), ServiceError> {
         let (id, k) = (secret_id.to_owned(), key.to_owned());
-        self.write(ops::DELETE, move |c| meta_db::delete(c, &id, &k))
+        self.s
+            .write(ops::DELETE, move |c| meta_db::delete(c, &id, &k))
     }
 }
 

@@ -40,8 +40,8 @@ pub struct Services {
     pub limits: Limits,
     pub policy: Policy,
     pub quota_defaults: QuotaSettings,
-    pub stores: stores::StoreDirectory,
-    pub orders: orders::OrderQueue,
+    pub store_directory: stores::StoreDirectory,
+    pub order_queue: orders::OrderQueue,
 }
 
 impl Services {
@@ -84,6 +84,16 @@ impl Services {
         } else {
             Err(ServiceError::Forbidden(operation))
         }
+    }
+
+    /// Authorize a collection-level action (no target entity).
+    pub fn authorize_collection(
+        &self,
+        caller: &AuthContext,
+        action: &str,
+        operation: Operation,
+    ) -> Result<(), ServiceError> {
+        self.authorize(caller, action, &Target::new(), operation)
     }
 
     /// A configured store by name; a secret whose store is no longer configured cannot be

@@ -240,12 +240,12 @@ impl OrderQueue {
 pub fn start_workers(services: &Arc<Services>) {
     let (tx, rx) = mpsc::channel::<Work>();
     *services
-        .orders
+        .order_queue
         .sender
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(tx);
     let rx = Arc::new(Mutex::new(rx));
-    for n in 0..services.orders.settings.workers {
+    for n in 0..services.order_queue.settings.workers {
         let weak = Arc::downgrade(services);
         let rx = Arc::clone(&rx);
         let spawned = std::thread::Builder::new()
@@ -256,7 +256,7 @@ pub fn start_workers(services: &Arc<Services>) {
         }
     }
     let weak = Arc::downgrade(services);
-    let poll = Duration::from_secs(services.orders.settings.poll_seconds.max(1));
+    let poll = Duration::from_secs(services.order_queue.settings.poll_seconds.max(1));
     let spawned = std::thread::Builder::new()
         .name("coffer-order-poller".into())
         .spawn(move || poller_loop(weak, poll));
@@ -264,16 +264,16 @@ pub fn start_workers(services: &Arc<Services>) {
         tracing::error!(error = %e, "could not start the order poller");
     }
     let weak = Arc::downgrade(services);
-    let every = services.orders.renew_every();
+    let every = services.order_queue.renew_every();
     let spawned = std::thread::Builder::new()
         .name("coffer-order-heartbeat".into())
         .spawn(move || heartbeat_loop(weak, every));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the order lease heartbeat");
     }
-    let settings = &services.orders.settings;
+    let settings = &services.order_queue.settings;
     tracing::info!(
-        owner = %services.orders.owner,
+        owner = %services.order_queue.owner,
         workers = settings.workers,
         lease_seconds = settings.lease_seconds,
         poll_seconds = settings.poll_seconds,
@@ -300,12 +300,12 @@ fn pause(services: &Weak<Services>, pause: Duration) -> bool {
 fn heartbeat_loop(services: Weak<Services>, every: Duration) {
     while pause(&services, every) {
         let Some(s) = services.upgrade() else { return };
-        let ids = s.orders.holdings.ids();
+        let ids = s.order_queue.holdings.ids();
         if ids.is_empty() {
             continue;
         }
-        let owner = s.orders.owner.clone();
-        let until = timefmt::now() + s.orders.lease();
+        let owner = s.order_queue.owner.clone();
+        let until = timefmt::now() + s.order_queue.lease();
         let held = ids.len();
         match s.db.write(move |c| order_db::renew(c, &owner, &ids, until)) {
             Ok(renewed) if renewed < held => {
@@ -329,10 +329,10 @@ fn worker_loop(services: Weak<Services>, rx: Arc<Mutex<Receiver<Work>>>) {
             Ok(work) => {
                 let Some(s) = services.upgrade() else { return };
                 match work {
-                    Work::Submitted(id) => s.process_order(&id),
-                    Work::Claimed(order, _held) => s.work_claimed(&order),
+                    Work::Submitted(id) => s.orders().process(&id),
+                    Work::Claimed(order, _held) => s.orders().work_claimed(&order),
                 }
-                s.orders.in_flight.fetch_sub(1, Ordering::SeqCst);
+                s.order_queue.in_flight.fetch_sub(1, Ordering::SeqCst);
             }
             Err(RecvTimeoutError::Timeout) => {
                 if services.strong_count() == 0 {
@@ -352,11 +352,11 @@ fn poller_loop(services: Weak<Services>, every: Duration) {
     let mut backlog = false;
     loop {
         let Some(s) = services.upgrade() else { return };
-        let idle = s.orders.idle_workers();
+        let idle = s.order_queue.idle_workers();
         if idle > 0 {
-            let owner = s.orders.owner.clone();
+            let owner = s.order_queue.owner.clone();
             let now = timefmt::now();
-            let until = now + s.orders.lease();
+            let until = now + s.order_queue.lease();
             let limit = i64::try_from(idle).unwrap_or(1);
             match s
                 .db
@@ -366,8 +366,8 @@ fn poller_loop(services: Weak<Services>, every: Duration) {
                     backlog = orders.len() == idle;
                     for order in orders {
                         tracing::info!(order = %order.id, attempt = order.attempts, "picked up a pending order");
-                        let held = s.orders.hold(&order.id);
-                        if !s.orders.send(Work::Claimed(Box::new(order), held)) {
+                        let held = s.order_queue.hold(&order.id);
+                        if !s.order_queue.send(Work::Claimed(Box::new(order), held)) {
                             return;
                         }
                     }
@@ -434,15 +434,29 @@ impl From<ServiceError> for GenerationError {
     }
 }
 
+/// Everything an order can do: submit (PENDING within the quota, then queued), find and authorize,
+/// list, delete; and the worker's side: claim, generate, complete or fail.
+///
+/// A view of [`Services`] (`services.orders()`): cheap to make, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct Orders<'a> {
+    s: &'a Services,
+}
+
 impl Services {
+    pub fn orders(&self) -> Orders<'_> {
+        Orders { s: self }
+    }
+}
+
+impl Orders<'_> {
     /// Submit an order: written PENDING within the quota, to be queued. A spec the store cannot
     /// generate is accepted too (Barbican answers 202 and fails the order); the worker fails it.
-    pub fn submit_order(
-        &self,
-        caller: &AuthContext,
-        new: NewOrder,
-    ) -> Result<OrderRow, ServiceError> {
-        let store = self.store_for_project(&caller.project_id, ops::CREATE)?;
+    pub fn submit(&self, caller: &AuthContext, new: NewOrder) -> Result<OrderRow, ServiceError> {
+        let store = self
+            .s
+            .secret_stores()
+            .for_project(&caller.project_id, ops::CREATE)?;
         let now = timefmt::now();
         let id = uuid::Uuid::new_v4().to_string();
         // A passphrase is stored at once, encrypted, as the secret the key pair will use (not
@@ -493,9 +507,9 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let defaults = self.quota_defaults;
+        let defaults = self.s.quota_defaults;
         let (inserted, passphrase_row) = (row.clone(), passphrase.clone());
-        let outcome = self.db.write(move |c| -> Result<bool, DbError> {
+        let outcome = self.s.db.write(move |c| -> Result<bool, DbError> {
             if over_quota(c, &defaults, &inserted.project_id, Resource::Orders)? {
                 return Ok(false);
             }
@@ -526,7 +540,7 @@ impl Services {
         let Some(store_name) = row.store_name.as_deref() else {
             return;
         };
-        let Some(store) = self.plugins.stores.get(store_name) else {
+        let Some(store) = self.s.plugins.stores.get(store_name) else {
             return;
         };
         let meta = match row.metadata() {
@@ -536,7 +550,7 @@ impl Services {
                 return;
             }
         };
-        let keks = self.keks_for(&row.project_id, store_name);
+        let keks = self.s.keks_for(&row.project_id, store_name);
         let ctx = StoreContext {
             project_id: &row.project_id,
             secret_id: &row.id,
@@ -548,8 +562,8 @@ impl Services {
     }
 
     /// Queue an order for the workers.
-    pub fn enqueue_order(&self, id: &str) {
-        self.orders.enqueue(id);
+    pub fn enqueue(&self, id: &str) {
+        self.s.order_queue.enqueue(id);
     }
 
     /// Store the passphrase of an order (encrypted like any payload) before the order exists.
@@ -558,8 +572,11 @@ impl Services {
         row: &SecretRow,
         payload: &super::secrets::Payload,
     ) -> Result<StoreMetadata, ServiceError> {
-        let store = self.store_for_project(&row.project_id, ops::CREATE)?;
-        let keks = self.keks_for(&row.project_id, &store.name);
+        let store = self
+            .s
+            .secret_stores()
+            .for_project(&row.project_id, ops::CREATE)?;
+        let keks = self.s.keks_for(&row.project_id, &store.name);
         let ctx = StoreContext {
             project_id: &row.project_id,
             secret_id: &row.id,
@@ -576,7 +593,7 @@ impl Services {
 
     /// An order of the caller's project, authorized for `action`; 404 otherwise (orders of
     /// other projects are invisible, as in Barbican).
-    pub fn authorized_order(
+    pub fn authorized(
         &self,
         caller: &AuthContext,
         id: &str,
@@ -585,14 +602,14 @@ impl Services {
     ) -> Result<OrderRow, ServiceError> {
         // Order ids are UUIDs: anything else (a NUL, 3,000 characters) is not looked up.
         let row = if super::is_uuid4(id) {
-            let mut conn = self.conn(operation)?;
+            let mut conn = self.s.conn(operation)?;
             order_db::get(&mut conn, id).during(operation)?
         } else {
             None
         }
         .filter(|o| o.project_id == caller.project_id)
         .ok_or_else(|| ServiceError::not_found("Order not found."))?;
-        self.authorize(
+        self.s.authorize(
             caller,
             action,
             &order_target(&row.project_id, row.creator_id.as_deref()),
@@ -601,19 +618,19 @@ impl Services {
         Ok(row)
     }
 
-    pub fn list_orders(
+    pub fn list(
         &self,
         project_id: &str,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<OrderRow>, i64), ServiceError> {
-        let mut conn = self.conn(ops::LIST)?;
+        let mut conn = self.s.conn(ops::LIST)?;
         order_db::list(&mut conn, project_id, offset, limit).during(ops::LIST)
     }
 
     /// How many orders are PENDING, and how long the oldest has waited (zero when none).
-    pub fn pending_orders(&self) -> Result<(i64, Duration), DbError> {
-        let mut conn = self.db.conn()?;
+    pub fn pending(&self) -> Result<(i64, Duration), DbError> {
+        let mut conn = self.s.db.conn()?;
         let (n, oldest) = order_db::pending_summary(&mut conn)?;
         let age = oldest
             .map(|t| timefmt::now() - t)
@@ -622,9 +639,12 @@ impl Services {
         Ok((n, age))
     }
 
-    pub fn delete_order(&self, id: &str) -> Result<(), ServiceError> {
+    pub fn delete(&self, id: &str) -> Result<(), ServiceError> {
         let id = id.to_owned();
-        if self.write(ops::DELETE, move |c| order_db::delete(c, &id))? {
+        if self
+            .s
+            .write(ops::DELETE, move |c| order_db::delete(c, &id))?
+        {
             Ok(())
         } else {
             Err(ServiceError::not_found("Order not found."))
@@ -633,12 +653,13 @@ impl Services {
 
     /// Work one order submitted here (called by the workers). Safe to call for any id: only
     /// a claimable order is worked.
-    pub fn process_order(&self, id: &str) {
-        let _held = self.orders.hold(id);
+    pub fn process(&self, id: &str) {
+        let _held = self.s.order_queue.hold(id);
         let now = timefmt::now();
-        let until = now + self.orders.lease();
-        let (order_id, lease_owner) = (id.to_owned(), self.orders.owner.clone());
+        let until = now + self.s.order_queue.lease();
+        let (order_id, lease_owner) = (id.to_owned(), self.s.order_queue.owner.clone());
         let claimed = self
+            .s
             .db
             .write(move |c| order_db::claim(c, &order_id, &lease_owner, until, now));
         match claimed {
@@ -650,8 +671,8 @@ impl Services {
 
     /// Work an order this process holds the lease on.
     fn work_claimed(&self, order: &OrderRow) {
-        let settings = &self.orders.settings;
-        let owner = self.orders.owner.as_str();
+        let settings = &self.s.order_queue.settings;
+        let owner = self.s.order_queue.owner.as_str();
         let id = order.id.as_str();
         let outcome = self
             .generate(order)
@@ -688,7 +709,7 @@ impl Services {
                 self.fail_order(order, owner, code, &reason);
             }
         }
-        self.orders.finished(id);
+        self.s.order_queue.finished(id);
     }
 
     /// Tell the event instances how an order ended.
@@ -698,7 +719,7 @@ impl Services {
         kind: plugin_api::EventKind,
         failure: Option<(i32, &str)>,
     ) {
-        let events = &self.plugins.events;
+        let events = &self.s.plugins.events;
         let phase = if failure.is_some() {
             plugin_api::Phase::Failure
         } else {
@@ -739,6 +760,7 @@ impl Services {
         let (id, owner, text) = (order.id.clone(), owner.to_owned(), reason.to_owned());
         let passphrase = order.passphrase_secret_id.clone();
         let r = self
+            .s
             .db
             .write(move |c| -> Result<Option<Option<SecretRow>>, DbError> {
                 if !order_db::fail(c, &id, &owner, code, &text, timefmt::now())? {
@@ -799,7 +821,10 @@ impl Services {
             fields.bit_length,
             fields.mode.as_deref(),
         );
-        let store = self.store_for_project(&order.project_id, ops::PROCESS)?;
+        let store = self
+            .s
+            .secret_stores()
+            .for_project(&order.project_id, ops::PROCESS)?;
         if !store.store.generate_supports(&spec) {
             // Never generated: not even a store that would (wrongly) try.
             tracing::info!(
@@ -830,7 +855,7 @@ impl Services {
             row
         };
         let keks_project = order.project_id.clone();
-        let keks = self.keks_for(&keks_project, &store.name);
+        let keks = self.s.keks_for(&keks_project, &store.name);
 
         if order.order_type == "key" {
             let mut row = secret(SecretType::Symmetric);
@@ -853,6 +878,7 @@ impl Services {
         let passphrase_row = match &order.passphrase_secret_id {
             Some(pid) => {
                 let row = self
+                    .s
                     .db
                     .conn()
                     .and_then(|mut c| secret_db::get_live(&mut c, pid, now))
@@ -863,7 +889,7 @@ impl Services {
                             reason: "the order's passphrase secret is gone",
                         })
                     })?;
-                let bytes = self.payload(&row, ops::PROCESS)?;
+                let bytes = self.s.secrets().payload(&row, ops::PROCESS)?;
                 spec.passphrase =
                     Some(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
                 Some(row)
@@ -938,6 +964,7 @@ impl Services {
         let (order_id, owner) = (order.id.clone(), owner.to_owned());
         let generated = g.secrets.clone();
         let result = self
+            .s
             .db
             .write(move |c: &mut DbConn| -> Result<bool, DbError> {
                 for s in &g.secrets {

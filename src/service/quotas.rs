@@ -120,28 +120,44 @@ pub fn over_quota(
     }
 }
 
+/// Quotas: the caller's effective ones, every project's or one project's configured ones, and an
+/// administrator setting or deleting them.
+///
+/// A view of [`Services`] (`services.quotas()`): cheap to make, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct Quotas<'a> {
+    s: &'a Services,
+}
+
 impl Services {
+    pub fn quotas(&self) -> Quotas<'_> {
+        Quotas { s: self }
+    }
+}
+
+impl Quotas<'_> {
     /// The caller's project's effective quotas.
-    pub fn quotas(&self, caller: &AuthContext) -> Result<QuotaSettings, ServiceError> {
-        self.authorize(caller, "quotas:get", &Target::new(), ops::QUOTAS)?;
-        let mut conn = self.conn(ops::QUOTAS)?;
-        effective_quotas(&mut conn, &self.quota_defaults, &caller.project_id).during(ops::QUOTAS)
+    pub fn effective(&self, caller: &AuthContext) -> Result<QuotaSettings, ServiceError> {
+        self.s
+            .authorize(caller, "quotas:get", &Target::new(), ops::QUOTAS)?;
+        let mut conn = self.s.conn(ops::QUOTAS)?;
+        effective_quotas(&mut conn, &self.s.quota_defaults, &caller.project_id).during(ops::QUOTAS)
     }
 
     /// Every project's overrides (service admins).
-    pub fn list_project_quotas(
+    pub fn list_projects(
         &self,
         caller: &AuthContext,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<(String, QuotaValues)>, i64), ServiceError> {
-        self.authorize(
+        self.s.authorize(
             caller,
             "project_quotas:get",
             &Target::new(),
             ops::PROJECT_QUOTAS,
         )?;
-        let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
+        let mut conn = self.s.conn(ops::PROJECT_QUOTAS)?;
         let (rows, total) = quota_db::list(&mut conn, offset, limit).during(ops::PROJECT_QUOTAS)?;
         Ok((
             rows.iter()
@@ -152,12 +168,12 @@ impl Services {
     }
 
     /// One project's overrides (service admins); 404 when it has none.
-    pub fn project_quotas(
+    pub fn of_project(
         &self,
         caller: &AuthContext,
         project_id: &str,
     ) -> Result<QuotaValues, ServiceError> {
-        self.authorize(
+        self.s.authorize(
             caller,
             "project_quotas:get",
             &Target::new(),
@@ -166,7 +182,7 @@ impl Services {
         if !super::is_project_id(project_id) {
             return Err(ServiceError::not_found("Project quotas not found."));
         }
-        let mut conn = self.conn(ops::PROJECT_QUOTAS)?;
+        let mut conn = self.s.conn(ops::PROJECT_QUOTAS)?;
         quota_db::get(&mut conn, project_id)
             .during(ops::PROJECT_QUOTAS)?
             .map(|r| QuotaValues::from_row(&r))
@@ -174,25 +190,18 @@ impl Services {
     }
 
     /// Authorize a project-quota change before its body is read.
-    pub fn authorize_project_quota_change(
-        &self,
-        caller: &AuthContext,
-        delete: bool,
-    ) -> Result<(), ServiceError> {
+    pub fn authorize_change(&self, caller: &AuthContext, delete: bool) -> Result<(), ServiceError> {
         let action = if delete {
             "project_quotas:delete"
         } else {
             "project_quotas:put"
         };
-        self.authorize(caller, action, &Target::new(), ops::PROJECT_QUOTAS)
+        self.s
+            .authorize(caller, action, &Target::new(), ops::PROJECT_QUOTAS)
     }
 
     /// Set a project's overrides: the values given replace those set before; the others stay.
-    pub fn set_project_quotas(
-        &self,
-        project_id: &str,
-        values: QuotaValues,
-    ) -> Result<(), ServiceError> {
+    pub fn set_project(&self, project_id: &str, values: QuotaValues) -> Result<(), ServiceError> {
         if !super::is_project_id(project_id) {
             return Err(ServiceError::Invalid(format!(
                 "Invalid project id: 1 to {} characters, no control characters.",
@@ -200,7 +209,7 @@ impl Services {
             )));
         }
         let project_id = project_id.to_owned();
-        self.write(ops::PROJECT_QUOTAS, move |c| {
+        self.s.write(ops::PROJECT_QUOTAS, move |c| {
             // Read, merge, write: concurrent changes of one project take turns.
             crate::db::serialize_on(c, &format!("quota:{project_id}"))?;
             let old = quota_db::get(c, &project_id)?.unwrap_or_default();
@@ -216,12 +225,12 @@ impl Services {
         })
     }
 
-    pub fn delete_project_quotas(&self, project_id: &str) -> Result<(), ServiceError> {
+    pub fn delete_project(&self, project_id: &str) -> Result<(), ServiceError> {
         if !super::is_project_id(project_id) {
             return Err(ServiceError::not_found("Project quotas not found."));
         }
         let project_id = project_id.to_owned();
-        if self.write(ops::PROJECT_QUOTAS, move |c| {
+        if self.s.write(ops::PROJECT_QUOTAS, move |c| {
             quota_db::delete(c, &project_id)
         })? {
             Ok(())

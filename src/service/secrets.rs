@@ -114,17 +114,24 @@ pub fn new_row(
     }
 }
 
-impl Services {
-    /// Authorize a collection-level action (no target entity).
-    pub fn authorize_collection(
-        &self,
-        caller: &AuthContext,
-        action: &str,
-        operation: Operation,
-    ) -> Result<(), ServiceError> {
-        self.authorize(caller, action, &Target::new(), operation)
-    }
+/// Everything a secret can do: create (with its payload or metadata only), find and authorize, read
+/// its payload, add a payload (two-step creation), list, delete. Its user metadata is
+/// [`super::metadata::SecretMetadata`], its ACL [`super::acls::Acls`], its consumers
+/// [`super::consumers::Consumers`].
+///
+/// A view of [`Services`] (`services.secrets()`): cheap to make, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct Secrets<'a> {
+    s: &'a Services,
+}
 
+impl Services {
+    pub fn secrets(&self) -> Secrets<'_> {
+        Secrets { s: self }
+    }
+}
+
+impl Secrets<'_> {
     /// Store `payload` in the caller project's store; returns the store's name and metadata.
     fn store_payload(
         &self,
@@ -135,14 +142,14 @@ impl Services {
         spec: KeySpec,
         payload: &Payload,
     ) -> Result<(String, StoreMetadata), ServiceError> {
-        let store = self.store_for_project(project_id, operation)?;
+        let store = self.s.secret_stores().for_project(project_id, operation)?;
         if !store.store.store_secret_supports(&spec) {
             return Err(ServiceError::Refused {
                 operation,
                 reason: "Secret store supported plugin not found.",
             });
         }
-        let keks = self.keks_for(project_id, &store.name);
+        let keks = self.s.keks_for(project_id, &store.name);
         let ctx = StoreContext {
             project_id,
             secret_id,
@@ -160,8 +167,8 @@ impl Services {
 
     /// Best-effort release of material a store holds for a secret that was not persisted.
     fn release(&self, project_id: &str, secret_id: &str, store_name: &str, meta: &StoreMetadata) {
-        if let Some(store) = self.plugins.stores.get(store_name) {
-            let keks = self.keks_for(project_id, store_name);
+        if let Some(store) = self.s.plugins.stores.get(store_name) {
+            let keks = self.s.keks_for(project_id, store_name);
             let ctx = StoreContext {
                 project_id,
                 secret_id,
@@ -174,11 +181,7 @@ impl Services {
     }
 
     /// Create a secret (with its payload, or metadata only), within the project's quota.
-    pub fn create_secret(
-        &self,
-        caller: &AuthContext,
-        new: NewSecret,
-    ) -> Result<SecretRow, ServiceError> {
+    pub fn create(&self, caller: &AuthContext, new: NewSecret) -> Result<SecretRow, ServiceError> {
         let id = uuid::Uuid::new_v4().to_string();
         let mut row = new_row(
             id,
@@ -207,9 +210,9 @@ impl Services {
             row.store_metadata = Some(secret_db::encode_metadata(&meta));
             stored = Some((store, meta));
         }
-        let defaults = self.quota_defaults;
+        let defaults = self.s.quota_defaults;
         let inserted = row.clone();
-        let outcome = self.db.write(move |c| -> Result<bool, DbError> {
+        let outcome = self.s.db.write(move |c| -> Result<bool, DbError> {
             if over_quota(c, &defaults, &inserted.project_id, Resource::Secrets)? {
                 return Ok(false);
             }
@@ -231,28 +234,29 @@ impl Services {
     }
 
     /// Look a secret up by id: 404 for malformed, unknown, deleted or expired ids.
-    pub fn find_secret(&self, id: &str, operation: Operation) -> Result<SecretRow, ServiceError> {
+    pub fn find(&self, id: &str, operation: Operation) -> Result<SecretRow, ServiceError> {
         if !is_uuid4(id) {
             return Err(ServiceError::not_found(
                 "Not Found. Provided secret id is invalid.",
             ));
         }
-        let mut conn = self.conn(operation)?;
+        let mut conn = self.s.conn(operation)?;
         secret_db::get_live(&mut conn, id, timefmt::now())
             .during(operation)?
             .ok_or_else(|| ServiceError::not_found("Secret not found."))
     }
 
     /// Look a secret up and check `action` on it (with its ACL): 404 first, then 403.
-    pub fn authorized_secret(
+    pub fn authorized(
         &self,
         caller: &AuthContext,
         id: &str,
         action: &str,
         operation: Operation,
     ) -> Result<SecretRow, ServiceError> {
-        let row = self.find_secret(id, operation)?;
-        self.authorize(caller, action, &secret_target(&row, caller), operation)?;
+        let row = self.find(id, operation)?;
+        self.s
+            .authorize(caller, action, &secret_target(&row, caller), operation)?;
         Ok(row)
     }
 
@@ -267,9 +271,9 @@ impl Services {
                 "Not Found. Sorry but your secret has no payload.",
             ));
         };
-        let store = self.store(operation, store_name)?;
+        let store = self.s.store(operation, store_name)?;
         let meta = row.metadata().during(operation)?;
-        let keks = self.keks_for(&row.project_id, store_name);
+        let keks = self.s.keks_for(&row.project_id, store_name);
         let ctx = StoreContext {
             project_id: &row.project_id,
             secret_id: &row.id,
@@ -307,7 +311,7 @@ impl Services {
             store_name.clone(),
             meta.clone(),
         );
-        let stored = self.write(ops::UPDATE, move |c| {
+        let stored = self.s.write(ops::UPDATE, move |c| {
             secret_db::set_payload(c, &id, &ct, &store, &m, timefmt::now())
         })?;
         if stored {
@@ -320,14 +324,14 @@ impl Services {
 
     /// Delete a secret and its material. From microversion 1.2 a secret with consumers is
     /// only deleted with `force`.
-    pub fn delete_secret(
+    pub fn delete(
         &self,
         row: &SecretRow,
         guard_consumers: bool,
         force: bool,
     ) -> Result<(), ServiceError> {
         if guard_consumers && !force {
-            let mut conn = self.conn(ops::DELETE)?;
+            let mut conn = self.s.conn(ops::DELETE)?;
             let (_, n) =
                 consumer_db::secret_consumers(&mut conn, &row.id, 0, 1).during(ops::DELETE)?;
             if n > 0 {
@@ -341,7 +345,10 @@ impl Services {
         // only then is its material removed. The other order could leave a row pointing at
         // nothing when the write fails.
         let id = row.id.clone();
-        if !self.write(ops::DELETE, move |c| secret_db::delete(c, &id))? {
+        if !self
+            .s
+            .write(ops::DELETE, move |c| secret_db::delete(c, &id))?
+        {
             return Err(ServiceError::not_found("Secret not found."));
         }
         if let Some(store_name) = row.store_name.as_deref().filter(|_| row.has_payload()) {
@@ -357,10 +364,11 @@ impl Services {
     /// Remove a (deleted) secret's material from its store.
     fn delete_material(&self, row: &SecretRow, store_name: &str) -> Result<(), String> {
         let store = self
+            .s
             .store(ops::DELETE, store_name)
             .map_err(|e| e.to_string())?;
         let meta = row.metadata().map_err(|e| e.to_string())?;
-        let keks = self.keks_for(&row.project_id, store_name);
+        let keks = self.s.keks_for(&row.project_id, store_name);
         let ctx = StoreContext {
             project_id: &row.project_id,
             secret_id: &row.id,
@@ -373,8 +381,8 @@ impl Services {
     }
 
     /// A page of the caller's project's secrets and the total that match.
-    pub fn list_secrets(&self, query: &SecretQuery) -> Result<(Vec<SecretRow>, i64), ServiceError> {
-        let mut conn = self.conn(ops::LIST)?;
+    pub fn list(&self, query: &SecretQuery) -> Result<(Vec<SecretRow>, i64), ServiceError> {
+        let mut conn = self.s.conn(ops::LIST)?;
         secret_db::list(&mut conn, query, timefmt::now()).during(ops::LIST)
     }
 }

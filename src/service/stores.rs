@@ -79,68 +79,89 @@ pub struct StoreInfo<'a> {
     pub loaded: Option<&'a Arc<LoadedStore>>,
 }
 
+/// The secret stores as the API shows them: the store a project's new secrets go to, the list, one
+/// store, the global default, a project's preferred store and setting it.
+///
+/// A view of [`Services`] (`services.secret_stores()`): cheap to make, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct SecretStores<'a> {
+    s: &'a Services,
+}
+
 impl Services {
+    pub fn secret_stores(&self) -> SecretStores<'_> {
+        SecretStores { s: self }
+    }
+}
+
+impl<'a> SecretStores<'a> {
     fn stores_enabled(&self) -> Result<(), ServiceError> {
-        if self.stores.enabled {
+        if self.s.store_directory.enabled {
             Ok(())
         } else {
             Err(not_enabled())
         }
     }
 
-    fn info<'a>(&'a self, row: &'a StoreRow) -> StoreInfo<'a> {
+    fn info(&self, row: &'a StoreRow) -> StoreInfo<'a> {
         StoreInfo {
             row,
-            loaded: self.plugins.stores.get(&row.name),
+            loaded: self.s.plugins.stores.get(&row.name),
         }
     }
 
     /// The store a project's new secrets and orders go to: its preferred store, else the
     /// global default.
-    pub fn store_for_project(
+    pub fn for_project(
         &self,
         project_id: &str,
         operation: Operation,
-    ) -> Result<&Arc<LoadedStore>, ServiceError> {
-        if self.stores.enabled && self.stores.rows.len() > 1 {
+    ) -> Result<&'a Arc<LoadedStore>, ServiceError> {
+        if self.s.store_directory.enabled && self.s.store_directory.rows.len() > 1 {
             let preferred = {
-                let mut conn = self.conn(operation)?;
+                let mut conn = self.s.conn(operation)?;
                 store_db::preferred(&mut conn, project_id).during(operation)?
             };
-            if let Some(row) = preferred.and_then(|id| self.stores.by_id(&id)) {
-                if let Some(s) = self.plugins.stores.get(&row.name) {
+            if let Some(row) = preferred.and_then(|id| self.s.store_directory.by_id(&id)) {
+                if let Some(s) = self.s.plugins.stores.get(&row.name) {
                     return Ok(s);
                 }
             }
         }
-        self.plugins.store_for_new_secret().ok_or_else(|| {
+        self.s.plugins.store_for_new_secret().ok_or_else(|| {
             ServiceError::internal(operation, "no store is configured for new secrets")
         })
     }
 
-    pub fn list_stores(&self, caller: &AuthContext) -> Result<Vec<StoreInfo<'_>>, ServiceError> {
+    pub fn list(&self, caller: &AuthContext) -> Result<Vec<StoreInfo<'a>>, ServiceError> {
         // The collection routes check policy first (Barbican's order).
-        self.authorize(caller, "secretstores:get", &Target::new(), ops::LIST)?;
+        self.s
+            .authorize(caller, "secretstores:get", &Target::new(), ops::LIST)?;
         self.stores_enabled()?;
-        Ok(self.stores.rows.iter().map(|r| self.info(r)).collect())
+        Ok(self
+            .s
+            .store_directory
+            .rows
+            .iter()
+            .map(|r| self.info(r))
+            .collect())
     }
 
     /// A store by id: 404 when unknown.
-    pub fn get_store(&self, caller: &AuthContext, id: &str) -> Result<StoreInfo<'_>, ServiceError> {
+    pub fn get(&self, caller: &AuthContext, id: &str) -> Result<StoreInfo<'a>, ServiceError> {
         self.stores_enabled()?;
         let row = self
-            .stores
+            .s
+            .store_directory
             .by_id(id)
             .ok_or_else(|| ServiceError::not_found("Not Found. Secret store not found."))?;
-        self.authorize(caller, "secretstore:get", &Target::new(), ops::GET)?;
+        self.s
+            .authorize(caller, "secretstore:get", &Target::new(), ops::GET)?;
         Ok(self.info(row))
     }
 
-    pub fn global_default_store(
-        &self,
-        caller: &AuthContext,
-    ) -> Result<StoreInfo<'_>, ServiceError> {
-        self.authorize(
+    pub fn global_default(&self, caller: &AuthContext) -> Result<StoreInfo<'a>, ServiceError> {
+        self.s.authorize(
             caller,
             "secretstores:get_global_default",
             &Target::new(),
@@ -148,7 +169,8 @@ impl Services {
         )?;
         self.stores_enabled()?;
         let row = self
-            .stores
+            .s
+            .store_directory
             .rows
             .iter()
             .find(|r| r.global_default)
@@ -158,8 +180,8 @@ impl Services {
         Ok(self.info(row))
     }
 
-    pub fn preferred_store(&self, caller: &AuthContext) -> Result<StoreInfo<'_>, ServiceError> {
-        self.authorize(
+    pub fn preferred(&self, caller: &AuthContext) -> Result<StoreInfo<'a>, ServiceError> {
+        self.s.authorize(
             caller,
             "secretstores:get_preferred",
             &Target::new(),
@@ -167,19 +189,21 @@ impl Services {
         )?;
         self.stores_enabled()?;
         let id = {
-            let mut conn = self.conn(ops::PREFERRED)?;
+            let mut conn = self.s.conn(ops::PREFERRED)?;
             store_db::preferred(&mut conn, &caller.project_id).during(ops::PREFERRED)?
         };
-        let row = id.and_then(|id| self.stores.by_id(&id)).ok_or_else(|| {
-            ServiceError::not_found(
-                "Not Found. No preferred secret store defined for this project.",
-            )
-        })?;
+        let row = id
+            .and_then(|id| self.s.store_directory.by_id(&id))
+            .ok_or_else(|| {
+                ServiceError::not_found(
+                    "Not Found. No preferred secret store defined for this project.",
+                )
+            })?;
         Ok(self.info(row))
     }
 
     /// Set (`Some(store id)`) or clear (`None`) the caller's project's preferred store.
-    pub fn set_preferred_store(
+    pub fn set_preferred(
         &self,
         caller: &AuthContext,
         id: &str,
@@ -187,7 +211,8 @@ impl Services {
     ) -> Result<(), ServiceError> {
         self.stores_enabled()?;
         let row = self
-            .stores
+            .s
+            .store_directory
             .by_id(id)
             .ok_or_else(|| ServiceError::not_found("Not Found. Secret store not found."))?;
         let (action, op) = if set {
@@ -195,13 +220,16 @@ impl Services {
         } else {
             ("secretstore_preferred:delete", ops::CLEAR_PREFERRED)
         };
-        self.authorize(caller, action, &Target::new(), op)?;
+        self.s.authorize(caller, action, &Target::new(), op)?;
         let (project, store_id) = (caller.project_id.clone(), row.id.clone());
         if set {
-            self.write(op, move |c| {
+            self.s.write(op, move |c| {
                 store_db::set_preferred(c, &project, &store_id, timefmt::now())
             })
-        } else if self.write(op, move |c| store_db::clear_preferred(c, &project))? {
+        } else if self
+            .s
+            .write(op, move |c| store_db::clear_preferred(c, &project))?
+        {
             Ok(())
         } else {
             Err(ServiceError::not_found(

@@ -57,8 +57,11 @@ fn load(
     op: &'static str,
 ) -> Result<Option<Acl>, ApiError> {
     Ok(match kind {
-        Kind::Secret => services.authorized_secret(caller, id, action, op)?.acl(),
-        Kind::Container => services.authorized_container(caller, id, action, op)?.acl(),
+        Kind::Secret => services.secrets().authorized(caller, id, action, op)?.acl(),
+        Kind::Container => services
+            .containers()
+            .authorized(caller, id, action, op)?
+            .acl(),
     })
 }
 
@@ -126,7 +129,9 @@ async fn set(
     let services = state.services.clone();
     let store_id = id.clone();
     blocking(op, move || {
-        services.store_acl(owner(kind, &store_id), new.as_ref(), op)
+        services
+            .acls()
+            .store(owner(kind, &store_id), new.as_ref(), op)
     })
     .await?;
     Ok(json_response(
@@ -155,7 +160,8 @@ async fn remove(
             op,
         )?;
         services
-            .store_acl(owner(kind, &id), None, op)
+            .acls()
+            .store(owner(kind, &id), None, op)
             .map_err(ApiError::from)
     })
     .await?;

@@ -112,7 +112,9 @@ impl Owner for OfSecret {
         id: &str,
         access: Access,
     ) -> Result<SecretRow, ApiError> {
-        Ok(services.authorized_secret(caller, id, access.action, access.operation)?)
+        Ok(services
+            .secrets()
+            .authorized(caller, id, access.action, access.operation)?)
     }
 
     fn id(owner: &SecretRow) -> &str {
@@ -129,15 +131,13 @@ impl Owner for OfSecret {
         owner: &SecretRow,
         (service, resource_type, resource_id): &Self::Consumer,
     ) -> Result<(), ApiError> {
-        Ok(
-            services.register_secret_consumer(
-                caller,
-                owner,
-                service,
-                resource_type,
-                resource_id,
-            )?,
-        )
+        Ok(services.consumers().register_for_secret(
+            caller,
+            owner,
+            service,
+            resource_type,
+            resource_id,
+        )?)
     }
 
     fn remove(
@@ -146,7 +146,13 @@ impl Owner for OfSecret {
         owner: &SecretRow,
         (service, resource_type, resource_id): &Self::Consumer,
     ) -> Result<(), ApiError> {
-        Ok(services.remove_secret_consumer(caller, owner, service, resource_type, resource_id)?)
+        Ok(services.consumers().remove_from_secret(
+            caller,
+            owner,
+            service,
+            resource_type,
+            resource_id,
+        )?)
     }
 
     fn page(
@@ -155,7 +161,7 @@ impl Owner for OfSecret {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<SecretConsumerView>, i64), ApiError> {
-        let (rows, total) = services.secret_consumers(owner_id, offset, limit)?;
+        let (rows, total) = services.consumers().of_secret(owner_id, offset, limit)?;
         Ok((rows.iter().map(SecretConsumerView::from).collect(), total))
     }
 
@@ -166,7 +172,7 @@ impl Owner for OfSecret {
         href: &str,
         operation: Operation,
     ) -> Result<SecretView, ApiError> {
-        let fresh = services.find_secret(&owner.id, operation)?;
+        let fresh = services.secrets().find(&owner.id, operation)?;
         secret_view(services, &fresh, href, true, operation)
     }
 }
@@ -200,7 +206,9 @@ impl Owner for OfContainer {
         id: &str,
         access: Access,
     ) -> Result<ContainerRow, ApiError> {
-        Ok(services.authorized_container(caller, id, access.action, access.operation)?)
+        Ok(services
+            .containers()
+            .authorized(caller, id, access.action, access.operation)?)
     }
 
     fn id(owner: &ContainerRow) -> &str {
@@ -217,7 +225,9 @@ impl Owner for OfContainer {
         owner: &ContainerRow,
         (name, url): &Self::Consumer,
     ) -> Result<(), ApiError> {
-        Ok(services.register_container_consumer(caller, owner, name, url)?)
+        Ok(services
+            .consumers()
+            .register_for_container(caller, owner, name, url)?)
     }
 
     fn remove(
@@ -226,7 +236,9 @@ impl Owner for OfContainer {
         owner: &ContainerRow,
         (name, url): &Self::Consumer,
     ) -> Result<(), ApiError> {
-        Ok(services.remove_container_consumer(caller, owner, name, url)?)
+        Ok(services
+            .consumers()
+            .remove_from_container(caller, owner, name, url)?)
     }
 
     fn page(
@@ -235,7 +247,7 @@ impl Owner for OfContainer {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<ContainerConsumerView>, i64), ApiError> {
-        let (rows, total) = services.container_consumers(owner_id, offset, limit)?;
+        let (rows, total) = services.consumers().of_container(owner_id, offset, limit)?;
         Ok((
             rows.iter().map(ContainerConsumerView::from).collect(),
             total,
@@ -249,7 +261,7 @@ impl Owner for OfContainer {
         href: &str,
         operation: Operation,
     ) -> Result<ContainerView, ApiError> {
-        let full = services.container_full(owner, operation)?;
+        let full = services.containers().full(owner, operation)?;
         Ok(ContainerView::new(&full, href))
     }
 }

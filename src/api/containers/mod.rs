@@ -49,7 +49,7 @@ pub async fn create(
     )?;
     let services = state.services.clone();
     let row = blocking(ops::CREATE, move || {
-        services.create_container(&caller.0, new)
+        services.containers().create(&caller.0, new)
     })
     .await?;
     let r = container_ref(&href, &row.id);
@@ -94,7 +94,9 @@ pub async fn list(
     let services = state.services.clone();
     let project = caller.0.project_id.clone();
     let (items, total) = blocking(ops::LIST, move || {
-        services.list_containers(&project, name.as_deref(), ctype.as_deref(), offset, limit)
+        services
+            .containers()
+            .list(&project, name.as_deref(), ctype.as_deref(), offset, limit)
     })
     .await?;
     let href = state.href(&req);
@@ -139,8 +141,10 @@ pub async fn get(
     let id = path.into_inner();
     let services = state.services.clone();
     let full = blocking(ops::GET, move || {
-        let row = services.authorized_container(&caller.0, &id, "container:get", ops::GET)?;
-        services.container_full(row, ops::GET)
+        let row = services
+            .containers()
+            .authorized(&caller.0, &id, "container:get", ops::GET)?;
+        services.containers().full(row, ops::GET)
     })
     .await?;
     Ok(json_response(
@@ -169,8 +173,11 @@ pub async fn delete(
     let id = path.into_inner();
     let services = state.services.clone();
     blocking(ops::DELETE, move || {
-        let row = services.authorized_container(&caller.0, &id, "container:delete", ops::DELETE)?;
-        services.delete_container(&row.id)
+        let row =
+            services
+                .containers()
+                .authorized(&caller.0, &id, "container:delete", ops::DELETE)?;
+        services.containers().delete(&row.id)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -206,7 +213,9 @@ pub async fn add_secret(
     let services = state.services.clone();
     let c = caller.clone();
     let row = blocking(ops::ADD_SECRET, move || {
-        services.authorized_container(&c.0, &id, "container_secret:post", ops::ADD_SECRET)
+        services
+            .containers()
+            .authorized(&c.0, &id, "container_secret:post", ops::ADD_SECRET)
     })
     .await?;
     if row.container_type != "generic" {
@@ -218,7 +227,7 @@ pub async fn add_secret(
     let services = state.services.clone();
     let container = row.clone();
     blocking(ops::ADD_SECRET, move || {
-        services.add_container_secret(&caller.0, &container, r)
+        services.containers().add_secret(&caller.0, &container, r)
     })
     .await?;
     let cref = container_ref(&state.href(&req), &row.id);
@@ -258,7 +267,9 @@ pub async fn remove_secret(
     let services = state.services.clone();
     let c = caller.clone();
     let row = blocking(ops::REMOVE_SECRET, move || {
-        services.authorized_container(&c.0, &id, "container_secret:delete", ops::REMOVE_SECRET)
+        services
+            .containers()
+            .authorized(&c.0, &id, "container_secret:delete", ops::REMOVE_SECRET)
     })
     .await?;
     let body = read_body(
@@ -272,7 +283,9 @@ pub async fn remove_secret(
     let (r, full_ref) = container_secret(&body)?;
     let services = state.services.clone();
     blocking(ops::REMOVE_SECRET, move || {
-        services.remove_container_secret(&caller.0, &row, r, &full_ref)
+        services
+            .containers()
+            .remove_secret(&caller.0, &row, r, &full_ref)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -36,8 +36,10 @@ pub async fn get_all(
     let id = path.into_inner();
     let services = state.services.clone();
     let entries = blocking(ops::GET_ALL, move || {
-        let row = services.authorized_secret(&caller.0, &id, "secret_meta:get", ops::GET_ALL)?;
-        services.all_metadata(&row.id)
+        let row = services
+            .secrets()
+            .authorized(&caller.0, &id, "secret_meta:get", ops::GET_ALL)?;
+        services.secret_metadata().all(&row.id)
     })
     .await?;
     let metadata = entries
@@ -73,14 +75,16 @@ pub async fn put_all(
     let id = path.into_inner();
     let services = state.services.clone();
     let row = blocking(ops::PUT_ALL, move || {
-        services.authorized_secret(&caller.0, &id, "secret_meta:put", ops::PUT_ALL)
+        services
+            .secrets()
+            .authorized(&caller.0, &id, "secret_meta:put", ops::PUT_ALL)
     })
     .await?;
     let entries = metadata(&json_body(&state, &req, body).await?)?;
     let services = state.services.clone();
     let secret_id = row.id.clone();
     blocking(ops::PUT_ALL, move || {
-        services.replace_metadata(&secret_id, &entries)
+        services.secret_metadata().replace(&secret_id, &entries)
     })
     .await?;
     Ok(json_response(
@@ -118,14 +122,16 @@ pub async fn post_one(
     let id = path.into_inner();
     let services = state.services.clone();
     let row = blocking(ops::POST, move || {
-        services.authorized_secret(&caller.0, &id, "secret_meta:post", ops::POST)
+        services
+            .secrets()
+            .authorized(&caller.0, &id, "secret_meta:post", ops::POST)
     })
     .await?;
     let (key, value) = metadatum(&json_body(&state, &req, body).await?)?;
     let services = state.services.clone();
     let (secret_id, k, v) = (row.id.clone(), key.clone(), value.clone());
     blocking(ops::POST, move || {
-        services.add_metadatum(&secret_id, &k, &v)
+        services.secret_metadata().add(&secret_id, &k, &v)
     })
     .await?;
     let location = format!("{}/{key}", metadata_ref(&state.href(&req), &row.id));
@@ -154,8 +160,10 @@ pub async fn get_one(
     let services = state.services.clone();
     let k = key.clone();
     let value = blocking(ops::GET, move || {
-        let row = services.authorized_secret(&caller.0, &id, "secret_meta:get", ops::GET)?;
-        services.metadatum(&row.id, &k)
+        let row = services
+            .secrets()
+            .authorized(&caller.0, &id, "secret_meta:get", ops::GET)?;
+        services.secret_metadata().get(&row.id, &k)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &MetadatumBody { key, value }))
@@ -187,8 +195,10 @@ pub async fn put_one(
     let services = state.services.clone();
     let k = url_key.clone();
     let (row, exists) = blocking(ops::PUT, move || {
-        let row = services.authorized_secret(&caller.0, &id, "secret_meta:put", ops::PUT)?;
-        let exists = services.has_metadatum(&row.id, &k)?;
+        let row = services
+            .secrets()
+            .authorized(&caller.0, &id, "secret_meta:put", ops::PUT)?;
+        let exists = services.secret_metadata().has(&row.id, &k)?;
         Ok::<_, ApiError>((row, exists))
     })
     .await?;
@@ -204,7 +214,10 @@ pub async fn put_one(
     }
     let services = state.services.clone();
     let (k, v) = (key.clone(), value.clone());
-    blocking(ops::PUT, move || services.update_metadatum(&row.id, &k, &v)).await?;
+    blocking(ops::PUT, move || {
+        services.secret_metadata().update(&row.id, &k, &v)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &MetadatumBody { key, value }))
 }
 
@@ -228,8 +241,11 @@ pub async fn delete_one(
     let (id, key) = path.into_inner();
     let services = state.services.clone();
     blocking(ops::DELETE, move || {
-        let row = services.authorized_secret(&caller.0, &id, "secret_meta:delete", ops::DELETE)?;
-        services.delete_metadatum(&row.id, &key)
+        let row =
+            services
+                .secrets()
+                .authorized(&caller.0, &id, "secret_meta:delete", ops::DELETE)?;
+        services.secret_metadata().delete(&row.id, &key)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -43,12 +43,15 @@ pub async fn create(
     zeroize::Zeroize::zeroize(&mut body[..]);
     let new = new?;
     let services = state.services.clone();
-    let row = blocking(ops::CREATE, move || services.submit_order(&caller.0, new)).await?;
-    let done = state.services.orders.watch(&row.id);
-    state.services.enqueue_order(&row.id);
-    let wait = Duration::from_millis(state.services.orders.settings().inline_wait_ms);
+    let row = blocking(ops::CREATE, move || {
+        services.orders().submit(&caller.0, new)
+    })
+    .await?;
+    let done = state.services.order_queue.watch(&row.id);
+    state.services.orders().enqueue(&row.id);
+    let wait = Duration::from_millis(state.services.order_queue.settings().inline_wait_ms);
     if tokio::time::timeout(wait, done).await.is_err() {
-        state.services.orders.unwatch(&row.id);
+        state.services.order_queue.unwatch(&row.id);
     }
     let r = order_ref(&state.href(&req), &row.id);
     let res = json_response(
@@ -84,7 +87,7 @@ pub async fn list(
     let services = state.services.clone();
     let project = caller.0.project_id.clone();
     let (rows, total) = blocking(ops::LIST, move || {
-        services.list_orders(&project, offset, limit)
+        services.orders().list(&project, offset, limit)
     })
     .await?;
     let href = state.href(&req);
@@ -138,7 +141,9 @@ pub async fn get(
     let id = path.into_inner();
     let services = state.services.clone();
     let row = blocking(ops::GET, move || {
-        services.authorized_order(&caller.0, &id, "order:get", ops::GET)
+        services
+            .orders()
+            .authorized(&caller.0, &id, "order:get", ops::GET)
     })
     .await?;
     Ok(json_response(
@@ -167,8 +172,10 @@ pub async fn delete(
     let id = path.into_inner();
     let services = state.services.clone();
     blocking(ops::DELETE, move || {
-        let row = services.authorized_order(&caller.0, &id, "order:delete", ops::DELETE)?;
-        services.delete_order(&row.id)
+        let row = services
+            .orders()
+            .authorized(&caller.0, &id, "order:delete", ops::DELETE)?;
+        services.orders().delete(&row.id)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

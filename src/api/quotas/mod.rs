@@ -28,7 +28,7 @@ pub async fn effective(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let services = state.services.clone();
-    let q = blocking(ops::QUOTAS, move || services.quotas(&caller.0)).await?;
+    let q = blocking(ops::QUOTAS, move || services.quotas().effective(&caller.0)).await?;
     Ok(json_response(
         StatusCode::OK,
         &QuotasView {
@@ -62,7 +62,7 @@ pub async fn list(
     let (offset, limit) = paging_of(&state, &req);
     let services = state.services.clone();
     let (items, total) = blocking(ops::PROJECT_QUOTAS, move || {
-        services.list_project_quotas(&caller.0, offset, limit)
+        services.quotas().list_projects(&caller.0, offset, limit)
     })
     .await?;
     // Barbican's paging links name the collection `project_quotas`.
@@ -111,7 +111,7 @@ pub async fn get(
     let project = path.into_inner();
     let services = state.services.clone();
     let q = blocking(ops::PROJECT_QUOTAS, move || {
-        services.project_quotas(&caller.0, &project)
+        services.quotas().of_project(&caller.0, &project)
     })
     .await?;
     Ok(json_response(
@@ -144,9 +144,7 @@ pub async fn put(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let project = path.into_inner();
-    state
-        .services
-        .authorize_project_quota_change(&caller.0, false)?;
+    state.services.quotas().authorize_change(&caller.0, false)?;
     let body = json_body(&state, &req, body).await?;
     if body.is_empty() {
         return Err(ApiError::issue(
@@ -158,7 +156,7 @@ pub async fn put(
     let values = project_quotas(&body)?;
     let services = state.services.clone();
     blocking(ops::PROJECT_QUOTAS, move || {
-        services.set_project_quotas(&project, values)
+        services.quotas().set_project(&project, values)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -182,12 +180,10 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let project = path.into_inner();
-    state
-        .services
-        .authorize_project_quota_change(&caller.0, true)?;
+    state.services.quotas().authorize_change(&caller.0, true)?;
     let services = state.services.clone();
     blocking(ops::PROJECT_QUOTAS, move || {
-        services.delete_project_quotas(&project)
+        services.quotas().delete_project(&project)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

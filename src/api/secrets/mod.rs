@@ -65,7 +65,10 @@ pub async fn create(
     body.zeroize();
     let new = new?;
     let services = state.services.clone();
-    let row = blocking(ops::CREATE, move || services.create_secret(&caller.0, new)).await?;
+    let row = blocking(ops::CREATE, move || {
+        services.secrets().create(&caller.0, new)
+    })
+    .await?;
     let href = secret_ref(&state.href(&req), &row.id);
     let res = json_response(
         StatusCode::CREATED,
@@ -120,10 +123,10 @@ pub async fn list(
     let services = state.services.clone();
     let with_consumers = version.0.has_consumers();
     let (rows, total, consumers) = blocking(ops::LIST, move || {
-        let (rows, total) = services.list_secrets(&query)?;
+        let (rows, total) = services.secrets().list(&query)?;
         let consumers = if with_consumers && !rows.is_empty() {
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            services.consumers_of_secrets(&ids, ops::LIST)?
+            services.consumers().of_secrets(&ids, ops::LIST)?
         } else {
             Vec::new()
         };
@@ -175,7 +178,9 @@ pub fn secret_view(
     operation: &'static str,
 ) -> Result<SecretView, ApiError> {
     let consumers = if with_consumers {
-        services.consumers_of_secrets(std::slice::from_ref(&row.id), operation)?
+        services
+            .consumers()
+            .of_secrets(std::slice::from_ref(&row.id), operation)?
     } else {
         Vec::new()
     };
@@ -209,8 +214,12 @@ async fn payload_response(
     let services = state.services.clone();
     let (content_type, is_text, bytes): (&'static str, bool, SecretBytes) =
         blocking(operation, move || {
-            let row =
-                services.authorized_secret(&caller.0, &secret_id, "secret:decrypt", operation)?;
+            let row = services.secrets().authorized(
+                &caller.0,
+                &secret_id,
+                "secret:decrypt",
+                operation,
+            )?;
             if !row.has_payload() {
                 return Err(ApiError::not_found(
                     "Not Found. Sorry but your secret has no payload.",
@@ -225,7 +234,7 @@ async fn payload_response(
                     &"a payload read reached its handler without the pipeline's read clearance",
                 ));
             }
-            let bytes = services.payload(&row, operation)?;
+            let bytes = services.secrets().payload(&row, operation)?;
             Ok((ct, ct == "text/plain", bytes))
         })
         .await?;
@@ -282,7 +291,9 @@ pub async fn get(
     let services = state.services.clone();
     let with_consumers = version.0.has_consumers();
     let view = blocking(ops::GET, move || {
-        let row = services.authorized_secret(&caller.0, &secret_id, "secret:get", ops::GET)?;
+        let row = services
+            .secrets()
+            .authorized(&caller.0, &secret_id, "secret:get", ops::GET)?;
         secret_view(&services, &row, &href, with_consumers, ops::GET)
     })
     .await?;
@@ -355,7 +366,9 @@ pub async fn put_payload(
     let secret_id = path.into_inner();
     let services = state.services.clone();
     let row = blocking(ops::UPDATE, move || {
-        services.authorized_secret(&caller.0, &secret_id, "secret:put", ops::UPDATE)
+        services
+            .secrets()
+            .authorized(&caller.0, &secret_id, "secret:put", ops::UPDATE)
     })
     .await?;
     let media_type = request_media_type(&req);
@@ -393,7 +406,10 @@ pub async fn put_payload(
     body.zeroize();
     let payload = payload?;
     let services = state.services.clone();
-    blocking(ops::UPDATE, move || services.put_payload(&row, payload)).await?;
+    blocking(ops::UPDATE, move || {
+        services.secrets().put_payload(&row, payload)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -435,8 +451,10 @@ pub async fn delete(
     let services = state.services.clone();
     blocking(ops::DELETE, move || {
         let row =
-            services.authorized_secret(&caller.0, &secret_id, "secret:delete", ops::DELETE)?;
-        services.delete_secret(&row, guard, force)
+            services
+                .secrets()
+                .authorized(&caller.0, &secret_id, "secret:delete", ops::DELETE)?;
+        services.secrets().delete(&row, guard, force)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

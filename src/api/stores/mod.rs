@@ -31,7 +31,7 @@ pub async fn list(
     let href = state.href(&req);
     let services = state.services.clone();
     let body = blocking(ops::LIST, move || {
-        let stores = services.list_stores(&caller.0)?;
+        let stores = services.secret_stores().list(&caller.0)?;
         Ok::<_, ApiError>(StoreList {
             secret_stores: stores.iter().map(|s| StoreView::new(s, &href)).collect(),
         })
@@ -59,7 +59,7 @@ pub async fn global_default(
     let services = state.services.clone();
     let view = blocking(ops::GLOBAL_DEFAULT, move || {
         Ok::<_, ApiError>(StoreView::new(
-            &services.global_default_store(&caller.0)?,
+            &services.secret_stores().global_default(&caller.0)?,
             &href,
         ))
     })
@@ -85,7 +85,10 @@ pub async fn preferred(
     let href = state.href(&req);
     let services = state.services.clone();
     let view = blocking(ops::PREFERRED, move || {
-        Ok::<_, ApiError>(StoreView::new(&services.preferred_store(&caller.0)?, &href))
+        Ok::<_, ApiError>(StoreView::new(
+            &services.secret_stores().preferred(&caller.0)?,
+            &href,
+        ))
     })
     .await?;
     Ok(json_response(StatusCode::OK, &view))
@@ -113,7 +116,10 @@ pub async fn get(
     let href = state.href(&req);
     let services = state.services.clone();
     let view = blocking(ops::GET, move || {
-        Ok::<_, ApiError>(StoreView::new(&services.get_store(&caller.0, &id)?, &href))
+        Ok::<_, ApiError>(StoreView::new(
+            &services.secret_stores().get(&caller.0, &id)?,
+            &href,
+        ))
     })
     .await?;
     Ok(json_response(StatusCode::OK, &view))
@@ -140,7 +146,7 @@ pub async fn set_preferred(
     let id = path.into_inner();
     let services = state.services.clone();
     blocking(ops::SET_PREFERRED, move || {
-        services.set_preferred_store(&caller.0, &id, true)
+        services.secret_stores().set_preferred(&caller.0, &id, true)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -167,7 +173,9 @@ pub async fn clear_preferred(
     let id = path.into_inner();
     let services = state.services.clone();
     blocking(ops::CLEAR_PREFERRED, move || {
-        services.set_preferred_store(&caller.0, &id, false)
+        services
+            .secret_stores()
+            .set_preferred(&caller.0, &id, false)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
