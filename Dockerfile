@@ -24,6 +24,7 @@ COPY event_plugins/audit_log/Cargo.toml event_plugins/audit_log/
 COPY event_plugins/webhook/Cargo.toml event_plugins/webhook/
 COPY event_plugins/command/Cargo.toml event_plugins/command/
 COPY bench/p11/Cargo.toml bench/p11/
+COPY bench/ceiling/Cargo.toml bench/ceiling/
 RUN for d in plugin_api store_plugins/store_crypto store_plugins/external \
         crypto_plugins/crypto_kit crypto_plugins/simple_crypto crypto_plugins/p11_crypto \
         auth_plugins/trusted_headers \
@@ -31,8 +32,9 @@ RUN for d in plugin_api store_plugins/store_crypto store_plugins/external \
         event_plugins/command; do \
         mkdir -p "$d/src" && touch "$d/src/lib.rs"; \
     done \
-    && mkdir -p src bench/p11/src && touch src/lib.rs \
+    && mkdir -p src bench/p11/src bench/ceiling/src && touch src/lib.rs \
     && echo 'fn main() {}' > src/main.rs && echo 'fn main() {}' > bench/p11/src/main.rs \
+    && echo 'fn main() {}' > bench/ceiling/src/main.rs \
     && cargo build --release --locked --bin coffer
 # Coffer itself: its crates' sources replace the stubs (touched, so cargo sees them newer).
 COPY . .

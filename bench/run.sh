@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark Coffer against a reference OpenStack Barbican 23.0.0 on this machine (loopback only).
 #
-# Usage: bench/run.sh [--coffer-only] [--duration SECS] [--connections N]
+# Usage: bench/run.sh [--coffer-only] [--no-ceiling] [--duration SECS] [--connections N]
 #                     [--threads N] [--warmup SECS] [--workloads LIST] [--keep] [--no-build]
 #                     [--compare-observability | --compare-with REV] [--rounds N]
 #
-#   --coffer-only     measure Coffer alone (no Barbican venv, no ratios)
+#   --coffer-only     measure Coffer (and the ceiling) without Barbican: no Barbican venv
+#   --no-ceiling      skip the ceiling target: a bare actix-web server (bench/ceiling, the same
+#                     actix-web and tokio, the same worker count) answering the same routes with
+#                     fixed bodies; by default it is measured after Coffer and the report gives
+#                     Coffer / ceiling per workload, the share of its own web stack's throughput
+#                     Coffer reaches
 #   --compare-observability
 #                     no Barbican: two Coffer servers, "on" (defaults: Prometheus metrics and the
 #                     access log) and "off" (server.metrics = false, logging.access = false),
@@ -50,6 +55,7 @@ CREATE_BODY='{"payload": "'"$PAYLOAD_B64"'", "payload_content_type": "applicatio
 ALL_WORKLOADS=(get-payload get-metadata list create)
 
 coffer_only=0
+ceiling=1
 observability=0
 base_rev=""
 rounds=1
@@ -75,8 +81,9 @@ is_uint() {
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --coffer-only) coffer_only=1; shift ;;
-    --compare-observability) observability=1; coffer_only=1; shift ;;
-    --compare-with) base_rev=${2:-}; coffer_only=1; shift 2 || die "--compare-with needs a revision" ;;
+    --no-ceiling) ceiling=0; shift ;;
+    --compare-observability) observability=1; coffer_only=1; ceiling=0; shift ;;
+    --compare-with) base_rev=${2:-}; coffer_only=1; ceiling=0; shift 2 || die "--compare-with needs a revision" ;;
     --rounds) rounds=${2:-}; shift 2 || die "--rounds needs a value" ;;
     --duration) duration=${2:-}; shift 2 || die "--duration needs a value" ;;
     --connections) connections=${2:-}; shift 2 || die "--connections needs a value" ;;
@@ -205,6 +212,7 @@ wait_ready() {
 # Targets: name -> URL, PID, log.
 declare -A URL=() PID=() LOGF=() BIN=()
 TARGETS=(coffer)
+(( ceiling )) && TARGETS+=(ceiling)
 (( coffer_only )) || TARGETS+=(barbican)
 
 # start_coffer [NAME [ENV=VALUE...]]: a Coffer server known as NAME (default coffer), with extra
@@ -239,6 +247,24 @@ start_coffer() {
   LOGF[$name]="$WORK/$name.log"
   wait_ready "$name" "${URL[$name]}" "${PID[$name]}" "${LOGF[$name]}" 30
   log "Coffer '$name' ready at ${URL[$name]} (pid ${PID[$name]})"
+}
+
+# start_ceiling: the bare actix-web server of bench/ceiling on a free port.
+start_ceiling() {
+  log "building the ceiling server (cargo build --release -p ceiling_bench)"
+  (cd "$ROOT" && "${CARGO:-cargo}" build --release -p ceiling_bench) >"$WORK/cargo-build-ceiling.log" 2>&1 ||
+    { tail -n 40 "$WORK/cargo-build-ceiling.log" >&2; die "cargo build of bench/ceiling failed"; }
+  local target port
+  target=${CARGO_TARGET_DIR:-target}
+  [[ "$target" == /* ]] || target="$ROOT/$target"
+  port=$(free_port)
+  "$target/release/ceiling_bench" "127.0.0.1:$port" </dev/null >"$WORK/ceiling.log" 2>&1 &
+  PID[ceiling]=$!
+  STARTED_PIDS+=("${PID[ceiling]}")
+  URL[ceiling]="http://127.0.0.1:$port"
+  LOGF[ceiling]="$WORK/ceiling.log"
+  wait_ready ceiling "${URL[ceiling]}" "${PID[ceiling]}" "${LOGF[ceiling]}" 30
+  log "ceiling ready at ${URL[ceiling]} (pid ${PID[ceiling]})"
 }
 
 # build_base REV: build Coffer as of REV in a temporary worktree; BIN[base] is the binary.
@@ -518,6 +544,7 @@ elif (( observability )); then
   done
 else
   start_coffer
+  (( ceiling )) && start_ceiling
   (( coffer_only )) || start_barbican
   for t in "${TARGETS[@]}"; do
     for w in "${workloads[@]}"; do
@@ -617,6 +644,24 @@ else
       "$(get coffer "$w" p50_ms) / $(get coffer "$w" p99_ms)" \
       "$(get barbican "$w" p50_ms) / $(get barbican "$w" p99_ms)" \
       "$(errors_of coffer "$w")" "$(errors_of barbican "$w")"
+  done
+fi
+
+if (( ceiling )); then
+  echo
+  echo "Ceiling: a bare actix-web server (bench/ceiling: same actix-web, tokio and worker count,"
+  echo "fixed bodies of Coffer's shape) on the same routes; Coffer / ceiling is the share of its own"
+  echo "web stack's throughput Coffer reaches."
+  echo
+  printf '%-13s | %12s | %13s | %14s | %-18s | %-18s | %s\n' workload "Coffer req/s" "ceiling req/s" \
+    "Coffer/ceiling" "Coffer p50/p99 ms" "ceiling p50/p99 ms" "ceiling errors"
+  printf '%s\n' "--------------+--------------+---------------+----------------+--------------------+--------------------+---------------"
+  for w in "${workloads[@]}"; do
+    c=$(get coffer "$w" rps_2xx); x=$(get ceiling "$w" rps_2xx)
+    ratio=$(awk -v c="$c" -v x="$x" 'BEGIN { if (x + 0 > 0) printf "%.2f", c / x; else print "-" }')
+    printf '%-13s | %12s | %13s | %14s | %-18s | %-18s | %s\n' "$w" "$c" "$x" "$ratio" \
+      "$(get coffer "$w" p50_ms) / $(get coffer "$w" p99_ms)" \
+      "$(get ceiling "$w" p50_ms) / $(get ceiling "$w" p99_ms)" "$(errors_of ceiling "$w")"
   done
 fi
 
