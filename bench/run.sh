@@ -517,31 +517,29 @@ if awk -v b="$idle_busy" 'BEGIN { exit !(b > 0.25) }'; then
   log "WARNING: compete with the servers and wrk, so the numbers will be low and noisy."
 fi
 
+# measure_abba A B: each workload measured A, B, B, A, --rounds times; run keys A-1, B-1, B-2, A-2, ...
+measure_abba() {
+  local a=$1 b=$2 r w key
+  TARGETS=()
+  for ((r = 0; r < rounds; r++)); do
+    TARGETS+=("$a-$((2 * r + 1))" "$b-$((2 * r + 1))" "$b-$((2 * r + 2))" "$a-$((2 * r + 2))")
+  done
+  for w in "${workloads[@]}"; do
+    for key in "${TARGETS[@]}"; do
+      measure "${key%-*}" "$w" "$key"
+    done
+  done
+}
+
 if [[ -n "$base_rev" ]]; then
   build_base "$base_rev"
   start_coffer head
   start_coffer base
-  TARGETS=()
-  for ((r = 0; r < rounds; r++)); do
-    TARGETS+=("head-$((2 * r + 1))" "base-$((2 * r + 1))" "base-$((2 * r + 2))" "head-$((2 * r + 2))")
-  done
-  for w in "${workloads[@]}"; do
-    for key in "${TARGETS[@]}"; do
-      measure "${key%-*}" "$w" "$key"
-    done
-  done
+  measure_abba head base
 elif (( observability )); then
   start_coffer on
   start_coffer off COFFER__SERVER__METRICS=false COFFER__LOGGING__ACCESS=false
-  TARGETS=()
-  for ((r = 0; r < rounds; r++)); do
-    TARGETS+=("on-$((2 * r + 1))" "off-$((2 * r + 1))" "off-$((2 * r + 2))" "on-$((2 * r + 2))")
-  done
-  for w in "${workloads[@]}"; do
-    for key in "${TARGETS[@]}"; do
-      measure "${key%-*}" "$w" "$key"
-    done
-  done
+  measure_abba on off
 else
   start_coffer
   (( ceiling )) && start_ceiling
