@@ -5,7 +5,7 @@
 //! `iso8601` library, which accepts a date alone, minutes without seconds, fractions, `Z` and
 //! numeric offsets.
 
-use chrono::{NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 /// The current time as stored: naive UTC, truncated to microseconds.
 pub fn now() -> NaiveDateTime {
@@ -20,17 +20,47 @@ pub fn truncate_micros(t: NaiveDateTime) -> NaiveDateTime {
 
 /// Python's `datetime.isoformat()` of a naive time with microsecond precision.
 pub fn isoformat(t: &NaiveDateTime) -> String {
-    if t.nanosecond() / 1000 == 0 {
-        t.format("%Y-%m-%dT%H:%M:%S").to_string()
-    } else {
-        t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-    }
+    format_iso(t, false)
 }
 
 /// A time with all six fraction digits, as Barbican's JSON encoder writes datetimes stored in
 /// an order's `meta`.
 pub fn isoformat_micros(t: &NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    format_iso(t, true)
+}
+
+/// `%Y-%m-%dT%H:%M:%S`, then `.` and six fraction digits when `always_fraction` or the
+/// microseconds are not 0. Written from the fields (a list page formats twenty of these, and
+/// chrono's `format` parses its format string again each time); a year outside 0–9999 or a
+/// leap second, which chrono spells its own way, goes through chrono's formatter.
+fn format_iso(t: &NaiveDateTime, always_fraction: bool) -> String {
+    use std::fmt::Write;
+    let nanos = t.nanosecond();
+    let fraction = always_fraction || nanos / 1000 != 0;
+    if !(0..=9999).contains(&t.year()) || nanos >= 1_000_000_000 {
+        let pattern = if fraction {
+            "%Y-%m-%dT%H:%M:%S%.6f"
+        } else {
+            "%Y-%m-%dT%H:%M:%S"
+        };
+        return t.format(pattern).to_string();
+    }
+    let mut out = String::with_capacity(26);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    if fraction {
+        let _ = write!(out, ".{:06}", nanos / 1000);
+    }
+    out
 }
 
 /// Parse an ISO-8601 time the way `oslo_utils.timeutils.parse_isotime` does, normalized to
@@ -98,6 +128,41 @@ mod tests {
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    proptest::proptest! {
+        /// The hand-written formatter spells every time as chrono's `format` does.
+        #[test]
+        fn isoformat_is_chronos_spelling(secs in -62_135_596_800i64..253_402_300_800i64,
+                                         nanos in 0u32..2_000_000_000u32) {
+            if let Some(t) = chrono::DateTime::from_timestamp(secs, nanos).map(|d| d.naive_utc()) {
+                let plain = if t.nanosecond() / 1000 == 0 {
+                    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+                } else {
+                    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+                };
+                proptest::prop_assert_eq!(isoformat(&t), plain);
+                proptest::prop_assert_eq!(
+                    isoformat_micros(&t),
+                    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn years_chrono_spells_its_own_way_go_through_chrono() {
+        let far = NaiveDate::from_ymd_opt(12345, 1, 2)
+            .and_then(|d| d.and_hms_micro_opt(3, 4, 5, 6))
+            .expect("a valid date");
+        assert_eq!(isoformat(&far), "+12345-01-02T03:04:05.000006");
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .expect("a leap second");
+        assert_eq!(
+            isoformat(&leap),
+            leap.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+        );
     }
 
     #[test]
