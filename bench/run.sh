@@ -583,6 +583,22 @@ echo
 echo "req/s counts 2xx responses only; errors = non-2xx responses and socket errors (connect,"
 echo "read, write, timeout), which are not in req/s. Latencies are over all responses."
 echo
+# abba_summary WORKLOAD A B: the means over all passes of side A and of side B (run keys A-n,
+# B-n), as "rpsA rpsB cpuA cpuB p99A p99B errA errB": req/s (2xx), server CPU µs per request,
+# the worst p99 in ms, errors (non-2xx and socket errors) summed.
+abba_summary() {
+  awk -F'\t' -v w="$1" -v a="$2" -v b="$3" '
+    function f(s, k,   n, i, kv) { n = split(s, kv, " ");
+      for (i = 1; i <= n; i++) if (index(kv[i], k "=") == 1) return substr(kv[i], length(k) + 2);
+      return 0 }
+    $2 == w { side = (index($1, a "-") == 1) ? a : b; r = f($3, "rps_2xx"); c = f($3, "server_cores");
+      rps[side] += r; n[side]++; if (r > 0) cpu[side] += c / r * 1e6;
+      p = f($3, "p99_ms") + 0; if (p > p99[side]) p99[side] = p;
+      err[side] += f($3, "non2xx") + f($3, "connect") + f($3, "read") + f($3, "write") + f($3, "timeout") }
+    END { printf "%.1f %.1f %.1f %.1f %.2f %.2f %d %d\n", rps[a] / n[a], rps[b] / n[b],
+      cpu[a] / n[a], cpu[b] / n[b], p99[a], p99[b], err[a], err[b] }' "$RESULTS"
+}
+
 if (( observability )); then
   echo "on = defaults (metrics + access log), off = server.metrics = false, logging.access = false;"
   echo "measured $((2 * rounds)) times each (on, off, off, on per round); cost = 1 - mean(on) / mean(off);"
@@ -592,16 +608,10 @@ if (( observability )); then
     "off req/s mean" "cost" "on CPU/req µs" "off CPU/req µs" "errors on/off"
   printf '%s\n' "--------------+----------------+----------------+---------+---------------+---------------+--------------"
   for w in "${workloads[@]}"; do
-    awk -F'\t' -v w="$w" '
-      function f(s, k,   n, i, kv) { n = split(s, kv, " ");
-        for (i = 1; i <= n; i++) if (index(kv[i], k "=") == 1) return substr(kv[i], length(k) + 2);
-        return 0 }
-      $2 == w { side = ($1 ~ /^on-/) ? "on" : "off"; r = f($3, "rps_2xx"); c = f($3, "server_cores");
-        rps[side] += r; n[side]++; if (r > 0) cpu[side] += c / r * 1e6;
-        err[side] += f($3, "non2xx") + f($3, "connect") + f($3, "read") + f($3, "write") + f($3, "timeout") }
-      END { on = rps["on"] / n["on"]; off = rps["off"] / n["off"];
-        printf "%-13s | %14.1f | %14.1f | %6.1f%% | %13.1f | %13.1f | %d / %d\n", w, on, off,
-          (1 - on / off) * 100, cpu["on"] / n["on"], cpu["off"] / n["off"], err["on"], err["off"] }' "$RESULTS"
+    read -r on off cpu_on cpu_off _ _ err_on err_off < <(abba_summary "$w" on off)
+    awk -v w="$w" -v on="$on" -v off="$off" -v con="$cpu_on" -v coff="$cpu_off" -v eon="$err_on" -v eoff="$err_off" \
+      'BEGIN { printf "%-13s | %14.1f | %14.1f | %6.1f%% | %13.1f | %13.1f | %d / %d\n", w, on, off,
+        (off > 0 ? (1 - on / off) * 100 : 0), con, coff, eon, eoff }'
   done
 elif [[ -n "$base_rev" ]]; then
   echo "measured $((2 * rounds)) times each (head, base, base, head per round); ratio = mean(head) / mean(base);"
@@ -611,18 +621,11 @@ elif [[ -n "$base_rev" ]]; then
     "base req/s mean" "ratio" "head CPU/req µs" "base CPU/req µs" "p99 ms head/base" "errors head/base"
   printf '%s\n' "--------------+-----------------+-----------------+--------+-----------------+-----------------+-------------------+-----------------"
   for w in "${workloads[@]}"; do
-    awk -F'\t' -v w="$w" '
-      function f(s, k,   n, i, kv) { n = split(s, kv, " ");
-        for (i = 1; i <= n; i++) if (index(kv[i], k "=") == 1) return substr(kv[i], length(k) + 2);
-        return 0 }
-      $2 == w { side = ($1 ~ /^head-/) ? "head" : "base"; r = f($3, "rps_2xx"); c = f($3, "server_cores");
-        rps[side] += r; n[side]++; if (r > 0) cpu[side] += c / r * 1e6;
-        p = f($3, "p99_ms") + 0; if (p > p99[side]) p99[side] = p;
-        err[side] += f($3, "non2xx") + f($3, "connect") + f($3, "read") + f($3, "write") + f($3, "timeout") }
-      END { h = rps["head"] / n["head"]; b = rps["base"] / n["base"];
-        printf "%-13s | %15.1f | %15.1f | %6.3f | %15.1f | %15.1f | %8.2f / %-6.2f | %d / %d\n", w, h, b,
-          (b > 0 ? h / b : 0), cpu["head"] / n["head"], cpu["base"] / n["base"], p99["head"], p99["base"],
-          err["head"], err["base"] }' "$RESULTS"
+    read -r h b cpu_h cpu_b p99_h p99_b err_h err_b < <(abba_summary "$w" head base)
+    awk -v w="$w" -v h="$h" -v b="$b" -v ch="$cpu_h" -v cb="$cpu_b" -v ph="$p99_h" -v pb="$p99_b" \
+      -v eh="$err_h" -v eb="$err_b" \
+      'BEGIN { printf "%-13s | %15.1f | %15.1f | %6.3f | %15.1f | %15.1f | %8.2f / %-6.2f | %d / %d\n", w, h, b,
+        (b > 0 ? h / b : 0), ch, cb, ph, pb, eh, eb }'
   done
 elif (( coffer_only )); then
   printf '%-13s | %12s | %-18s | %s\n' workload "Coffer req/s" "p50 / p99 ms" "errors"

@@ -3,7 +3,7 @@
 
 use plugin_api::AuthContext;
 
-use super::quotas::{over_quota, quota_reached, Resource};
+use super::quotas::{over_quota, Resource};
 use super::Services;
 use super::{During, Operation, ServiceError};
 use crate::db::consumers as consumer_db;
@@ -108,7 +108,7 @@ impl Consumers<'_> {
             K::CREATE,
             move |c| -> Result<Result<(), ServiceError>, DbError> {
                 if over_quota(c, &defaults, K::project(&row), K::QUOTA)? {
-                    return Ok(Err(quota_reached(K::CREATE)));
+                    return Ok(Err(ServiceError::QuotaReached(K::CREATE)));
                 }
                 K::upsert(c, &row)?;
                 Ok(Ok(()))

@@ -3,7 +3,7 @@
 use plugin_api::AuthContext;
 
 use super::acls::read_acl;
-use super::quotas::{over_quota, quota_reached, Resource};
+use super::quotas::{over_quota, Resource};
 use super::{is_uuid4, Services};
 use super::{During, Operation, ServiceError};
 use crate::db::consumers::{self as consumer_db, ContainerConsumerRow};
@@ -203,7 +203,7 @@ impl Containers<'_> {
             ops::CREATE,
             move |c| -> Result<Result<(), ServiceError>, DbError> {
                 if over_quota(c, &defaults, &row.project_id, Resource::Containers)? {
-                    return Ok(Err(quota_reached(ops::CREATE)));
+                    return Ok(Err(ServiceError::QuotaReached(ops::CREATE)));
                 }
                 if let Some(missing) = missing_ref(c, &refs, &row.project_id)? {
                     return Ok(Err(missing));

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use super::containers::NewContainer;
-use super::quotas::{over_quota, quota_reached, Resource};
+use super::quotas::{over_quota, Resource};
 use super::secrets::{key_spec, new_row, NewSecret};
 use super::Services;
 use super::{During, Operation, ServiceError};
@@ -527,7 +527,7 @@ impl Orders<'_> {
                     self.release_order_secret(p);
                 }
                 match outcome {
-                    Ok(_) => Err(quota_reached(ops::CREATE)),
+                    Ok(_) => Err(ServiceError::QuotaReached(ops::CREATE)),
                     Err(e) => Err(e).during(ops::CREATE),
                 }
             }

@@ -6,7 +6,7 @@
 use plugin_api::AuthContext;
 
 use super::Services;
-use super::{During, Operation, ServiceError};
+use super::{During, ServiceError};
 use crate::config::QuotaSettings;
 use crate::db::quotas::{self as quota_db, QuotaRow};
 use crate::db::{
@@ -61,11 +61,6 @@ impl QuotaValues {
             cas: self.cas.unwrap_or(d.cas),
         }
     }
-}
-
-/// The 403 a creation gets when the project is at its quota.
-pub fn quota_reached(operation: Operation) -> ServiceError {
-    ServiceError::QuotaReached(operation)
 }
 
 fn effective_quotas(

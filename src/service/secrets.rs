@@ -7,7 +7,7 @@ use plugin_api::{
 };
 
 use super::acls::read_acl;
-use super::quotas::{over_quota, quota_reached, Resource};
+use super::quotas::{over_quota, Resource};
 use super::{is_uuid4, Services};
 use super::{During, Operation, ServiceError};
 use crate::db::secrets as secret_db;
@@ -226,7 +226,7 @@ impl Secrets<'_> {
                     self.release(&caller.project_id, &row.id, store, meta);
                 }
                 match outcome {
-                    Ok(_) => Err(quota_reached(ops::CREATE)),
+                    Ok(_) => Err(ServiceError::QuotaReached(ops::CREATE)),
                     Err(e) => Err(e).during(ops::CREATE),
                 }
             }
